@@ -1,0 +1,146 @@
+"""The typed records that cross module boundaries.
+
+Parsers and API mappers produce these; nothing from ofxparse or raw JSON
+leaks past its own module. Money is integer centavos, dates are São Paulo
+business dates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    CREDIT = "credit"  # money in: matches contas a receber
+    DEBIT = "debit"  # money out: matches contas a pagar
+
+
+class ParcelaKind(StrEnum):
+    RECEBER = "receber"
+    PAGAR = "pagar"
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.CREDIT if self is ParcelaKind.RECEBER else Direction.DEBIT
+
+
+class ParcelaStatus(StrEnum):
+    """One vocabulary for the three the API speaks (list `status`, `status_traduzido`, detail)."""
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    PARTIAL = "partial"
+    SETTLED = "settled"
+    RENEGOTIATED = "renegotiated"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (ParcelaStatus.OPEN, ParcelaStatus.OVERDUE, ParcelaStatus.PARTIAL)
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccount:
+    """A bank account as a statement names it, normalized (no leading zeros, no punctuation)."""
+
+    bank_code: str | None
+    branch: str | None
+    number: str | None
+
+    def label(self) -> str:
+        parts = [self.bank_code or "?", self.branch or "?", self.number or "?"]
+        return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    source_file: str
+    source_line: int | None  # 1-based line of the transaction in its file, where known
+    account: BankAccount
+    posted_on: date  # business date in São Paulo, taken from the bank's own local date
+    amount_cents: int  # signed: positive = credit, negative = debit
+    memo: str
+    fitid: str | None
+    line_key: str  # stable across re-downloads of the same statement
+    raw_date: str = ""
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.CREDIT if self.amount_cents > 0 else Direction.DEBIT
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Something read and not used: a whole file, or one line of it, with the reason."""
+
+    file: str
+    reason: str
+    line: int | None = None
+    field: str | None = None
+    value: str | None = None
+    hint: str = ""
+    kind: str = "rejected"  # rejected | dropped (balance lines and the like)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementFile:
+    """One parsed statement file: its lines, what was dropped, and what it is."""
+
+    path: str
+    format: str
+    accounts: tuple[BankAccount, ...]
+    lines: tuple[StatementLine, ...]
+    dropped: tuple[Reject, ...] = ()
+    period: tuple[date, date] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContaFinanceira:
+    id: str
+    nome: str
+    banco: str | None
+    codigo_banco: str | None
+    agencia: str | None
+    numero: str | None
+    tipo: str | None
+    ativo: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Parcela:
+    id: str
+    kind: ParcelaKind
+    descricao: str
+    due_on: date
+    status: ParcelaStatus
+    total_cents: int
+    paid_cents: int
+    open_cents: int
+    contact_id: str | None
+    contact_name: str | None
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelaDetail:
+    """What GET parcela adds to the list item: the version and the baixas already made."""
+
+    id: str
+    versao: int
+    status: ParcelaStatus
+    open_cents: int
+    nota: str
+    baixas: tuple[Baixa, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Baixa:
+    id: str
+    data_pagamento: date | None
+    valor_cents: int
+    observacao: str
+    nsu: str

@@ -1,0 +1,1 @@
+"""Statement sources: bank files in, typed records out."""

@@ -1,0 +1,70 @@
+"""Stable identities for statement lines and bank accounts.
+
+Brazilian FITIDs are not unique (BB builds them from date and amount, Caixa
+sends `0` for fees), so a line's key is a fingerprint of what the bank says
+about it plus its occurrence index: two identical R$ 8,50 lines on one day
+stay two lines, and the same line downloaded twice gets the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+
+from recon.records import BankAccount
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_digits(value: str | None) -> str | None:
+    """'0341' -> '341', '12.345-6' -> '123456', '' -> None. Letters are kept (some accounts are UUIDs)."""
+    if value is None:
+        return None
+    cleaned = re.sub(r"[\s.\-/]", "", value.strip())
+    if not cleaned:
+        return None
+    if cleaned.isdigit():
+        return cleaned.lstrip("0") or "0"
+    return cleaned.upper()
+
+
+def bank_account(bank_code: str | None, branch: str | None, number: str | None) -> BankAccount:
+    return BankAccount(normalize_digits(bank_code), normalize_digits(branch), normalize_digits(number))
+
+
+def fold_text(text: str) -> str:
+    """Upper case, accents removed, whitespace collapsed: the form memos are compared in."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _SPACES.sub(" ", stripped).strip().upper()
+
+
+def line_fingerprint(
+    account: BankAccount, posted_on: date, amount_cents: int, memo: str, fitid: str | None
+) -> str:
+    parts = [
+        account.bank_code or "",
+        account.branch or "",
+        account.number or "",
+        posted_on.isoformat(),
+        str(amount_cents),
+        fold_text(memo),
+        (fitid or "").strip(),
+    ]
+    return "|".join(parts)
+
+
+def assign_line_keys(fingerprints: Iterable[str]) -> list[str]:
+    """One key per fingerprint, numbering repeats in order of appearance."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for fingerprint in fingerprints:
+        occurrence = seen[fingerprint]
+        seen[fingerprint] += 1
+        digest = hashlib.sha256(f"{fingerprint}#{occurrence}".encode()).hexdigest()
+        keys.append(digest[:24])
+    return keys
