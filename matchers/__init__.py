@@ -1,0 +1,1 @@
+"""Matching: candidates by blocking in DuckDB, scores per signal, decisions per bank line."""

@@ -1,0 +1,44 @@
+"""Candidate pairs by blocking, as SQL built by pure functions (run by the store).
+
+A bank line only meets parcelas of its own direction (credits with contas a
+receber, debits with contas a pagar), whose open amount is within the
+tolerance, and whose due date falls in a one-sided window around the bank
+date: payments mostly arrive after the due date, rarely long before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SETTLED_STATES = ("confirmed", "annotated")
+
+
+@dataclass(frozen=True, slots=True)
+class Blocking:
+    due_window_before_days: int
+    due_window_after_days: int
+    amount_tolerance_pct: float
+
+
+def candidates_sql(blocking: Blocking) -> str:
+    """Pairs for one run ($run_id), with what the scorer needs. Parameters are named."""
+    return f"""
+        SELECT l.line_key, p.parcela_id,
+               abs(l.amount_cents) - p.open_cents AS amount_diff_cents,
+               p.open_cents,
+               date_diff('day', p.due_on, l.posted_on) AS lag_days,
+               l.memo, p.contact_name, p.descricao
+        FROM run_lines r
+        JOIN statement_lines l ON l.line_key = r.line_key
+        JOIN parcelas p ON p.run_id = r.run_id
+         AND p.kind = CASE WHEN l.amount_cents > 0 THEN 'receber' ELSE 'pagar' END
+         AND p.open_cents > 0
+         AND abs(abs(l.amount_cents) - p.open_cents) * 100
+             <= p.open_cents * {float(blocking.amount_tolerance_pct)!r}
+         AND p.due_on BETWEEN l.posted_on - INTERVAL {int(blocking.due_window_before_days)} DAY
+                          AND l.posted_on + INTERVAL {int(blocking.due_window_after_days)} DAY
+        WHERE r.run_id = $run_id
+          AND p.parcela_id NOT IN (
+              SELECT parcela_id FROM settlements WHERE state IN {SETTLED_STATES!r})
+        ORDER BY l.line_key, p.parcela_id
+    """

@@ -1,0 +1,143 @@
+"""The `recon` command. The only module that prints; everything else logs.
+
+Exit codes (for cron wrappers):
+  0  the run succeeded and there is nothing for a person to look at
+  3  the run succeeded; there are exceptions to review (see the report)
+  1  the run failed (Conta Azul refused or unreachable, store unusable, ...)
+  2  usage or configuration error
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from recon import __version__
+from recon.config import load_config
+from recon.dates import yesterday_sao_paulo
+from recon.errors import ConfigError, ReconError
+from recon.pipeline import EXIT_FAILED, EXIT_USAGE, RunResult, RunWindow, run
+
+EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed, 2 usage/config error"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose - args.quiet)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"recon: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ReconError as exc:
+        print(f"recon: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recon", description="Reconcile bank statements with Conta Azul parcelas.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"recon {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    _add_demo(commands)
+    _add_standin(commands)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "run", help="pull, match, settle and report for a date window",
+        description="Run the nightly pipeline once.",
+        epilog="example: recon run --config recon.toml --from 2026-11-01 --to 2026-11-21 --dry-run\n"
+               + EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("--config", type=Path, default=Path("recon.toml"), help="TOML config file")
+    cmd.add_argument("--from", dest="start", type=_iso_date, help="first bank date (YYYY-MM-DD)")
+    cmd.add_argument("--to", dest="end", type=_iso_date, help="last bank date (YYYY-MM-DD)")
+    cmd.add_argument("--dry-run", action="store_true", help="plan and report, write nothing to Conta Azul")
+    cmd.set_defaults(handler=_run_command)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "demo", help="run the real pipeline on the bundled demo against a local stand-in",
+        description="Start the Conta Azul stand-in on 127.0.0.1, run the pipeline on fixtures/demo.",
+        epilog="example: recon demo --out demo-out")
+    cmd.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the demo's files")
+    cmd.add_argument("--fixtures", type=Path, default=None, help="demo fixture folder")
+    cmd.set_defaults(handler=_demo_command)
+
+
+def _add_standin(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "standin", help="serve the Conta Azul stand-in from a state file (for manual testing)",
+        epilog="example: recon standin --state demo-out/contaazul_state.json --port 8765")
+    cmd.add_argument("--state", type=Path, required=True)
+    cmd.add_argument("--port", type=int, default=0)
+    cmd.set_defaults(handler=_standin_command)
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    default = yesterday_sao_paulo()
+    window = RunWindow(args.start or args.end or default, args.end or args.start or default)
+    result = run(config, window, dry_run=args.dry_run)
+    print_summary(result)
+    return result.exit_code
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from recon.demo import run_demo
+
+    result, state_path = run_demo(args.out, args.fixtures)
+    print_summary(result)
+    print(f"stand-in state after the run: {state_path}")
+    return 0
+
+
+def _standin_command(args: argparse.Namespace) -> int:
+    from recon.contaazul import standin
+
+    return standin.main(["--state", str(args.state), "--port", str(args.port)])
+
+
+def print_summary(result: RunResult) -> None:
+    c = result.counts
+    mode = " (dry run: nothing written)" if result.dry_run else ""
+    print(f"run {result.run_id}: {result.window.start} to {result.window.end}{mode}")
+    print(f"  statement lines      {c.get('lines', 0)}")
+    print(f"  settled              {c.get('settled', 0)} (auto {c.get('auto', 0)})")
+    print(f"  to review            {c.get('review', 0)}")
+    print(f"  unmatched lines      {c.get('unmatched', 0)}")
+    print(f"  files rejected       {c.get('files_rejected', 0)}, lines rejected {c.get('lines_rejected', 0)}")
+    if c.get("write_errors"):
+        print(f"  WRITE ERRORS         {c['write_errors']}")
+    print(f"report: {result.report_path}")
+    print(f"exceptions: {result.csv_path}")
+
+
+def configure_logging(verbosity: int) -> None:
+    level = {-2: logging.ERROR, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        verbosity, logging.DEBUG if verbosity > 1 else logging.CRITICAL)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

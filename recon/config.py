@@ -1,0 +1,194 @@
+"""Configuration: a TOML file, every key overridable by an environment variable.
+
+Each setting is declared once below with its TOML path, its environment
+variable and its default; the README's table is the same list. Secrets (the
+client secret) are read only from the environment or from a 0600 file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recon.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    section: str
+    key: str
+    env: str
+    default: Any
+    kind: type
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("contaazul", "api_url", "RECON_CONTAAZUL_API_URL", "https://api-v2.contaazul.com", str,
+            "Base URL of the Conta Azul API v2"),
+    Setting("contaazul", "token_url", "RECON_CONTAAZUL_TOKEN_URL",
+            "https://auth.contaazul.com/oauth2/token", str, "OAuth token endpoint"),
+    Setting("contaazul", "client_id", "RECON_CONTAAZUL_CLIENT_ID", "", str, "OAuth client id"),
+    Setting("contaazul", "client_secret_file", "RECON_CONTAAZUL_CLIENT_SECRET_FILE", "", str,
+            "0600 file holding the client secret (or set RECON_CONTAAZUL_CLIENT_SECRET)"),
+    Setting("contaazul", "token_file", "RECON_CONTAAZUL_TOKEN_FILE", "tokens.json", str,
+            "0600 file holding the rotating refresh token"),
+    Setting("contaazul", "timeout_seconds", "RECON_CONTAAZUL_TIMEOUT_SECONDS", 30.0, float,
+            "Timeout of each HTTP call"),
+    Setting("contaazul", "max_concurrency", "RECON_CONTAAZUL_MAX_CONCURRENCY", 4, int,
+            "Requests in flight at once"),
+    Setting("statements", "inbox", "RECON_STATEMENTS_INBOX", "inbox", str,
+            "Folder with the bank statement files"),
+    Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),
+    Setting("report", "dir", "RECON_REPORT_DIR", "reports", str,
+            "Folder where each run's report is written"),
+    Setting("matching", "due_window_before_days", "RECON_MATCHING_DUE_WINDOW_BEFORE_DAYS", 60, int,
+            "Parcelas due up to this many days before a bank line are candidates"),
+    Setting("matching", "due_window_after_days", "RECON_MATCHING_DUE_WINDOW_AFTER_DAYS", 10, int,
+            "Parcelas due up to this many days after a bank line are candidates"),
+    Setting("matching", "amount_tolerance_pct", "RECON_MATCHING_AMOUNT_TOLERANCE_PCT", 5.0, float,
+            "Largest amount difference (%) that still makes a candidate"),
+    Setting("matching", "auto_threshold", "RECON_MATCHING_AUTO_THRESHOLD", 0.9, float,
+            "Score at or above which a match may settle automatically"),
+    Setting("matching", "review_threshold", "RECON_MATCHING_REVIEW_THRESHOLD", 0.5, float,
+            "Score at or above which a match is proposed for review"),
+    Setting("matching", "min_margin", "RECON_MATCHING_MIN_MARGIN", 0.15, float,
+            "Lead the best candidate needs over the runner-up to settle automatically"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMapping:
+    """Ties statement files to a Conta Azul conta financeira when the file cannot say."""
+
+    conta_financeira_id: str
+    files: str = ""  # glob on the file name, e.g. "itau-*.ofx"
+    bank_code: str | None = None
+    branch: str | None = None
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    values: Mapping[str, Any]
+    accounts: tuple[AccountMapping, ...] = ()
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "defaults"
+    secret_from_env: str | None = field(default=None, repr=False)  # never shown in a repr
+
+    def get(self, dotted: str) -> Any:
+        return self.values[dotted]
+
+    def path(self, dotted: str) -> Path:
+        """A path setting, relative paths taken from the config file's folder."""
+        raw = Path(os.path.expanduser(str(self.values[dotted])))
+        return raw if raw.is_absolute() else self.base_dir / raw
+
+    def client_secret(self) -> str:
+        if self.secret_from_env:
+            return self.secret_from_env
+        secret_file = self.values["contaazul.client_secret_file"]
+        if not secret_file:
+            raise ConfigError(
+                "no Conta Azul client secret: set RECON_CONTAAZUL_CLIENT_SECRET or "
+                "contaazul.client_secret_file (a 0600 file)",
+                key="contaazul.client_secret_file",
+                source=self.source,
+            )
+        return read_secret_file(self.path("contaazul.client_secret_file"))
+
+
+def read_secret_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as exc:
+        raise ConfigError(f"secret file {path} does not exist") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"secret file {path} is readable by others: run chmod 600 {path}")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file, then the environment (highest)."""
+    env = os.environ if environ is None else environ
+    document: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    source = "defaults"
+    if path is not None:
+        document = _read_toml(path)
+        base_dir = path.resolve().parent
+        source = str(path)
+    values = {f"{s.section}.{s.key}": _resolve(s, document, env, source) for s in SETTINGS}
+    _check_unknown_keys(document, source)
+    accounts = tuple(_account(entry, source) for entry in document.get("accounts", []))
+    return Config(values=values, accounts=accounts, base_dir=base_dir, source=source,
+                  secret_from_env=env.get("RECON_CONTAAZUL_CLIENT_SECRET") or None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist; run `recon demo` for an example") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _resolve(setting: Setting, document: dict[str, Any], env: Mapping[str, str], source: str) -> Any:
+    if setting.env in env:
+        return _coerce(setting, env[setting.env], f"environment {setting.env}")
+    section = document.get(setting.section, {})
+    if setting.key in section:
+        return _coerce(setting, section[setting.key], source)
+    return setting.default
+
+
+def _coerce(setting: Setting, raw: Any, where: str) -> Any:
+    dotted = f"{setting.section}.{setting.key}"
+    try:
+        if setting.kind is bool and isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return setting.kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{raw!r} is not a valid {setting.kind.__name__}", key=dotted, source=where
+        ) from exc
+
+
+def _check_unknown_keys(document: dict[str, Any], source: str) -> None:
+    known = {(s.section, s.key) for s in SETTINGS}
+    for section, body in document.items():
+        if section == "accounts":
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError("expected a [section] table", key=section, source=source)
+        for key in body:
+            if (section, key) not in known:
+                if section == "contaazul" and key == "client_secret":
+                    raise ConfigError(
+                        "the client secret must not be written in the config file; use "
+                        "RECON_CONTAAZUL_CLIENT_SECRET or client_secret_file",
+                        key="contaazul.client_secret", source=source)
+                raise ConfigError("unknown setting (typo?)", key=f"{section}.{key}", source=source)
+
+
+def _account(entry: dict[str, Any], source: str) -> AccountMapping:
+    if "conta_financeira_id" not in entry:
+        raise ConfigError("each [[accounts]] entry needs conta_financeira_id", key="accounts",
+                          source=source)
+    return AccountMapping(
+        conta_financeira_id=str(entry["conta_financeira_id"]),
+        files=str(entry.get("files", "")),
+        bank_code=_opt_str(entry.get("bank_code")),
+        branch=_opt_str(entry.get("branch")),
+        number=_opt_str(entry.get("number")),
+    )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,1 @@
+"""Conta Azul API: client, mapping and a stand-in server for demos and tests."""

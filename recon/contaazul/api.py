@@ -1,0 +1,109 @@
+"""The Conta Azul endpoints recon uses, with their exact parameter names.
+
+The API silently ignores unknown query parameters (a typo returns the whole
+unfiltered list), so every name here is checked by a test against the
+OpenAPI files in shared/specs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from recon.contaazul.client import ContaAzulClient
+from recon.contaazul.mapping import (
+    baixa_from_json,
+    conta_from_json,
+    list_items,
+    parcela_detail_from_json,
+    parcela_from_json,
+)
+from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind
+
+PAGE_SIZES = (10, 20, 50, 100, 200, 500, 1000)  # anything else is a 400
+PAGE_SIZE = 1000
+
+CONTAS_PATH = "/v1/conta-financeira"
+PESSOAS_PATH = "/v1/pessoas"
+BUSCAR_PATHS = {
+    ParcelaKind.RECEBER: "/v1/financeiro/eventos-financeiros/contas-a-receber/buscar",
+    ParcelaKind.PAGAR: "/v1/financeiro/eventos-financeiros/contas-a-pagar/buscar",
+}
+PARCELA_PATH = "/v1/financeiro/eventos-financeiros/parcelas/{id}"
+BAIXAS_OF_PARCELA_PATH = "/v1/financeiro/eventos-financeiros/parcelas/{id}/baixa"
+BAIXA_PATH = "/v1/financeiro/eventos-financeiros/parcelas/baixa/{id}"
+
+# `status` filter values that still need a payment (status_traduzido vocabulary).
+OPEN_STATUSES = ("EM_ABERTO", "ATRASADO", "RECEBIDO_PARCIAL")
+
+
+def buscar_params(due_from: date, due_to: date, page: int, statuses: Sequence[str]) -> dict[str, Any]:
+    return {
+        "pagina": page,
+        "tamanho_pagina": PAGE_SIZE,
+        "data_vencimento_de": due_from.isoformat(),
+        "data_vencimento_ate": due_to.isoformat(),
+        "status": list(statuses),  # httpx sends a list as repeated keys, as the API wants
+    }
+
+
+async def fetch_pages(client: ContaAzulClient, path: str, params: dict[str, Any]) -> list[Any]:
+    """All items of a paginated list. Stops by counting items, which the API gets right."""
+    items: list[Any] = []
+    page = 1
+    while True:
+        document = await client.get(path, params={**params, "pagina": page})
+        page_items = list_items(document)
+        items.extend(page_items)
+        total = _total(document)
+        if len(page_items) < int(params["tamanho_pagina"]) or (total is not None and len(items) >= total):
+            return items
+        page += 1
+
+
+def _total(document: Any) -> int | None:
+    if isinstance(document, dict):
+        for key in ("itens_totais", "totalItems"):
+            if document.get(key) is not None:
+                return int(document[key])
+    return None
+
+
+async def contas_financeiras(client: ContaAzulClient) -> list[ContaFinanceira]:
+    items = await fetch_pages(client, CONTAS_PATH, {"tamanho_pagina": PAGE_SIZE})
+    return [conta_from_json(item) for item in items]
+
+
+async def open_parcelas(
+    client: ContaAzulClient, kind: ParcelaKind, due_from: date, due_to: date
+) -> list[Parcela]:
+    params = buscar_params(due_from, due_to, 1, OPEN_STATUSES)
+    items = await fetch_pages(client, BUSCAR_PATHS[kind], params)
+    return [parcela_from_json(item, kind) for item in items]
+
+
+async def parcela_detail(client: ContaAzulClient, parcela_id: str) -> ParcelaDetail:
+    return parcela_detail_from_json(await client.get(PARCELA_PATH.format(id=parcela_id)))
+
+
+async def baixas_of(client: ContaAzulClient, parcela_id: str) -> list[Baixa]:
+    document = await client.get(BAIXAS_OF_PARCELA_PATH.format(id=parcela_id))
+    return [baixa_from_json(item) for item in list_items(document)]
+
+
+async def create_baixa(client: ContaAzulClient, parcela_id: str, body: dict[str, Any]) -> Baixa:
+    document = await client.post(BAIXAS_OF_PARCELA_PATH.format(id=parcela_id), body)
+    return baixa_from_json(document)
+
+
+async def patch_parcela(
+    client: ContaAzulClient, parcela_id: str, versao: int, changes: dict[str, Any]
+) -> int:
+    """PATCH with the current versao; returns the new versao."""
+    document = await client.patch(PARCELA_PATH.format(id=parcela_id), {**changes, "versao": versao})
+    return int(document.get("versao", versao + 1)) if isinstance(document, dict) else versao + 1
+
+
+async def delete_baixa(client: ContaAzulClient, baixa_id: str) -> None:
+    await client.delete(BAIXA_PATH.format(id=baixa_id))

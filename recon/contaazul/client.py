@@ -1,0 +1,260 @@
+"""HTTP layer for Conta Azul: auth, pacing, retries and error mapping in one place.
+
+Reads are retried on transport errors, 429 and 5xx with capped exponential
+backoff (honouring Retry-After). Writes are retried only on 429, because the
+API has no idempotency key: a POST that timed out may have been applied, and
+only the caller (which tags its writes) can find out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from recon.contaazul.tokens import TokenFile, Tokens
+from recon.errors import (
+    ContaAzulAuthError,
+    ContaAzulConflict,
+    ContaAzulError,
+    ContaAzulRateLimited,
+    ContaAzulTransportError,
+)
+from recon.money import dumps_json
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+    max_delay_seconds: float = 8.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), self.max_delay_seconds)
+            except ValueError:
+                pass
+        base = min(self.backoff_seconds * (4 ** (attempt - 1)), self.max_delay_seconds)
+        return base * random.uniform(0.8, 1.2)
+
+
+class RateLimiter:
+    """At most `per_second` request starts per second, shared by every task of a run."""
+
+    def __init__(self, per_second: float):
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+def sanitize_url(url: str) -> str:
+    """Scheme, host and path only: query strings may carry codes or tokens."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def error_message(response: httpx.Response) -> str:
+    """Conta Azul error bodies come in several shapes: message, error, or raw text/HTML."""
+    text = response.text.strip()
+    if not text:
+        return response.reason_phrase or "empty response"
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:200]
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error"):
+            if body.get(key):
+                return str(body[key])
+    return text[:200]
+
+
+class ContaAzulClient:
+    """One connected company. Use as `async with ContaAzulClient(...) as client`."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        token_file: TokenFile,
+        timeout: float = 30.0,
+        max_concurrency: int = 4,
+        requests_per_second: float = 8.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self._api_url = api_url.rstrip("/")
+        self._token_url = token_url
+        self._client_auth = httpx.BasicAuth(client_id, client_secret)
+        self._token_file = token_file
+        self._tokens: Tokens | None = None
+        self._refresh_lock = asyncio.Lock()
+        self._limiter = RateLimiter(requests_per_second)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> ContaAzulClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self._call("GET", path, params=params)
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        return await self._call("POST", path, body=body)
+
+    async def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return await self._call("PATCH", path, body=body)
+
+    async def delete(self, path: str) -> Any:
+        return await self._call("DELETE", path)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        url = f"{self._api_url}{path}"
+        is_read = method == "GET"
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            try:
+                response = await self._send_once(method, url, params, body)
+            except httpx.TransportError as exc:
+                if is_read and attempt < self._retry.max_attempts:
+                    await asyncio.sleep(self._retry.delay(attempt, None))
+                    continue
+                raise ContaAzulTransportError(
+                    f"no answer ({type(exc).__name__}); check the network and retry",
+                    method=method, url=sanitize_url(url),
+                ) from None
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                await self._refresh(stale=self._tokens)
+                attempt -= 1  # a refresh is not a retry of the request
+                continue
+            retryable = response.status_code == 429 or (
+                is_read and response.status_code in RETRYABLE_READ_STATUSES
+            )
+            if retryable and attempt < self._retry.max_attempts:
+                delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
+                log.info("%s %s -> %s, retry %d in %.1fs", method, sanitize_url(url),
+                         response.status_code, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            return self._decode(method, url, response)
+
+    async def _send_once(
+        self, method: str, url: str, params: dict[str, Any] | None, body: dict[str, Any] | None
+    ) -> httpx.Response:
+        token = await self._access_token()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = dumps_json(body).encode("utf-8")
+        async with self._slots:
+            await self._limiter.wait()
+            response = await self._http.request(
+                method, url, params=params, content=content, headers=headers
+            )
+        log.info('HTTP %s %s "%d"', method, sanitize_url(url), response.status_code)
+        return response
+
+    def _decode(self, method: str, url: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            if not response.content.strip():
+                return None
+            return json.loads(response.content, parse_float=Decimal)
+        context = {"method": method, "url": sanitize_url(url), "status": status}
+        message = error_message(response)
+        if status in (401, 403):
+            raise ContaAzulAuthError(message, **context)
+        if status == 409:
+            raise ContaAzulConflict(message, **context)
+        if status == 429:
+            raise ContaAzulRateLimited(message, **context)
+        raise ContaAzulError(message, **context)
+
+    async def _access_token(self) -> str:
+        if self._tokens is None:
+            self._tokens = self._token_file.read()
+        if not self._tokens.access_is_fresh():
+            await self._refresh(stale=self._tokens)
+        assert self._tokens is not None
+        return self._tokens.access_token
+
+    async def _refresh(self, stale: Tokens | None) -> None:
+        """Single-flight: whoever holds the lock refreshes; the others reuse its result."""
+        async with self._refresh_lock:
+            if self._tokens is not stale and self._tokens is not None:
+                return  # another task refreshed while we waited
+            with self._token_file.locked():
+                on_disk = self._token_file.read()
+                if on_disk.access_is_fresh() and (stale is None or on_disk != stale):
+                    self._tokens = on_disk  # another process refreshed first
+                    return
+                self._tokens = await self._exchange_refresh_token(on_disk.refresh_token)
+                self._token_file.write(self._tokens)
+
+    async def _exchange_refresh_token(self, refresh_token: str) -> Tokens:
+        try:
+            response = await self._http.post(
+                self._token_url,
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                auth=self._client_auth,
+            )
+        except httpx.TransportError as exc:
+            raise ContaAzulTransportError(
+                f"token endpoint did not answer ({type(exc).__name__})",
+                method="POST", url=sanitize_url(self._token_url),
+            ) from None
+        if response.status_code != 200:
+            message = error_message(response)
+            hint = (" The refresh token is no longer valid: connect the company again."
+                    if "invalid_grant" in response.text else "")
+            raise ContaAzulAuthError(message + hint, method="POST",
+                                     url=sanitize_url(self._token_url),
+                                     status=response.status_code)
+        document = response.json()
+        log.info("access token refreshed; new refresh token stored")
+        return Tokens(
+            refresh_token=str(document["refresh_token"]),
+            access_token=str(document["access_token"]),
+            expires_at=time.time() + float(document.get("expires_in", 3600)),
+        )

@@ -1,0 +1,98 @@
+"""OAuth tokens for one connected company, kept in a 0600 JSON file.
+
+Conta Azul rotates the refresh token on every refresh and refuses the old one
+(`invalid_grant`), so a refresh must happen in one place at a time and the new
+refresh token must be on disk before the new access token is used. The file
+is replaced atomically; a lock file serialises refreshes across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from recon.errors import ConfigError, ContaAzulAuthError
+
+REFRESH_AHEAD_SECONDS = 60  # refresh a little before expiry so no call goes out with a dying token
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    refresh_token: str
+    access_token: str = ""
+    expires_at: float = 0.0  # epoch seconds
+
+    def access_is_fresh(self, now: float | None = None) -> bool:
+        moment = time.time() if now is None else now
+        return bool(self.access_token) and moment < self.expires_at - REFRESH_AHEAD_SECONDS
+
+    def __repr__(self) -> str:  # never show a token in a traceback or log
+        return f"Tokens(expires_at={self.expires_at!r}, access_token=***, refresh_token=***)"
+
+
+class TokenFile:
+    """Reads and writes one company's tokens; the lock spans read-refresh-write."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> Tokens:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ContaAzulAuthError(
+                f"no token file at {self.path}: connect the company first "
+                "(write its refresh token there, see README 'Connecting a company')"
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"token file {self.path} is not valid JSON") from exc
+        if not document.get("refresh_token"):
+            raise ContaAzulAuthError(f"token file {self.path} has no refresh_token")
+        return Tokens(
+            refresh_token=str(document["refresh_token"]),
+            access_token=str(document.get("access_token", "")),
+            expires_at=float(document.get("expires_at", 0.0)),
+        )
+
+    def write(self, tokens: Tokens) -> None:
+        """Atomic replace, created 0600 from the start (never briefly world-readable)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(
+            {
+                "refresh_token": tokens.refresh_token,
+                "access_token": tokens.access_token,
+                "expires_at": tokens.expires_at,
+            }
+        )
+        fd, tmp_name = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock across processes for the whole read-refresh-write."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

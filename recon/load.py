@@ -1,0 +1,44 @@
+"""Records -> DataFrames in the store's column layout (pure; the store inserts them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from recon.records import ContaFinanceira, Parcela, Reject, StatementLine
+
+
+def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> pd.DataFrame:
+    rows = [
+        (l.line_key, l.source_file, l.source_line, l.account.bank_code, l.account.branch,
+         l.account.number, conta_id, l.posted_on, l.amount_cents, l.memo, l.fitid, run_id)
+        for l in lines
+    ]
+    frame = pd.DataFrame(rows, columns=[
+        "line_key", "file", "source_line", "bank_code", "branch", "account_number",
+        "conta_financeira_id", "posted_on", "amount_cents", "memo", "fitid", "first_run_id"])
+    return frame.astype({"amount_cents": "int64"})
+
+
+def parcelas_frame(parcelas: Iterable[Parcela], run_id: str) -> pd.DataFrame:
+    rows = [
+        (run_id, p.id, p.kind.value, p.descricao, p.due_on, p.status.value, p.total_cents,
+         p.paid_cents, p.open_cents, p.contact_id, p.contact_name)
+        for p in parcelas
+    ]
+    return pd.DataFrame(rows, columns=[
+        "run_id", "parcela_id", "kind", "descricao", "due_on", "status", "total_cents",
+        "paid_cents", "open_cents", "contact_id", "contact_name"])
+
+
+def contas_frame(contas: Iterable[ContaFinanceira], run_id: str) -> pd.DataFrame:
+    rows = [(run_id, c.id, c.nome, c.codigo_banco, c.agencia, c.numero) for c in contas]
+    return pd.DataFrame(rows, columns=["run_id", "id", "nome", "codigo_banco", "agencia", "numero"])
+
+
+def rejects_frame(rejects: Iterable[Reject], run_id: str) -> pd.DataFrame:
+    rows = [(run_id, r.file, r.line, r.field, r.value, r.reason, r.hint, r.kind) for r in rejects]
+    return pd.DataFrame(rows, columns=[
+        "run_id", "file", "line", "field", "value", "reason", "hint", "kind"]).astype(
+        {"line": "Int64"})

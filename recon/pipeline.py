@@ -1,0 +1,222 @@
+"""One run: pull (concurrently), load, match, settle, report.
+
+Structural failures (auth refused, store unusable, Conta Azul unreachable)
+fail the run; a bad statement file is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from matchers.candidates import Blocking
+from matchers.decide import Thresholds
+from matchers.engine import MatchSettings, match_run
+from recon import load
+from recon.accounts import resolve_conta
+from recon.config import Config
+from recon.contaazul import api
+from recon.contaazul.client import ContaAzulClient
+from recon.contaazul.tokens import TokenFile
+from recon.dates import SAO_PAULO
+from recon.errors import InputError, ReconError
+from recon.records import ContaFinanceira, Parcela, ParcelaKind, Reject, StatementFile
+from recon.settle import apply_plan, plan_auto_settlements, resolve_pending
+from recon.sources.inbox import InboxResult, read_inbox
+from recon.store import Store
+from recon.summary import run_counts
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_EXCEPTIONS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunWindow:
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ReconError(f"--from {self.start} is after --to {self.end}")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    window: RunWindow
+    dry_run: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    report_path: Path | None = None
+    csv_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        exceptions = sum(self.counts.get(k, 0) for k in (
+            "review", "unmatched", "files_rejected", "lines_rejected", "write_errors"))
+        return EXIT_EXCEPTIONS if exceptions else EXIT_OK
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    moment = (now or datetime.now(tz=SAO_PAULO)).astimezone(SAO_PAULO)
+    return f"{moment:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+def match_settings(config: Config) -> MatchSettings:
+    return MatchSettings(
+        blocking=Blocking(
+            due_window_before_days=config.get("matching.due_window_before_days"),
+            due_window_after_days=config.get("matching.due_window_after_days"),
+            amount_tolerance_pct=config.get("matching.amount_tolerance_pct"),
+        ),
+        thresholds=Thresholds(
+            auto=config.get("matching.auto_threshold"),
+            review=config.get("matching.review_threshold"),
+            min_margin=config.get("matching.min_margin"),
+        ),
+    )
+
+
+def build_client(config: Config, transport: httpx.AsyncBaseTransport | None = None) -> ContaAzulClient:
+    return ContaAzulClient(
+        api_url=config.get("contaazul.api_url"),
+        token_url=config.get("contaazul.token_url"),
+        client_id=config.get("contaazul.client_id"),
+        client_secret=config.client_secret(),
+        token_file=TokenFile(config.path("contaazul.token_file")),
+        timeout=config.get("contaazul.timeout_seconds"),
+        max_concurrency=config.get("contaazul.max_concurrency"),
+        transport=transport,
+    )
+
+
+def run(config: Config, window: RunWindow, *, dry_run: bool = False) -> RunResult:
+    return asyncio.run(run_async(config, window, dry_run=dry_run))
+
+
+async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False) -> RunResult:
+    from reports.build import write_reports  # reports depend on the store, not the reverse
+
+    result = RunResult(run_id=new_run_id(), window=window, dry_run=dry_run)
+    with Store(config.path("store.path")) as store:
+        _start_run(store, result)
+        try:
+            async with build_client(config) as client:
+                await _pull_and_load(store, client, config, result)
+                if not dry_run:
+                    await resolve_pending(store, client)
+                _select_run_lines(store, result)
+                match_run(store, result.run_id, match_settings(config))
+                plans = plan_auto_settlements(store, result.run_id)
+                if not dry_run:
+                    await apply_plan(store, client, plans)
+            result.counts.update(run_counts(store, result.run_id))
+            result.report_path, result.csv_path = write_reports(
+                store, result.run_id, config.path("report.dir"))
+        except ReconError as exc:
+            _finish_run(store, result, status="failed", exit_code=EXIT_FAILED, error=str(exc))
+            raise
+        _finish_run(store, result, status="succeeded", exit_code=result.exit_code)
+    return result
+
+
+async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, result: RunResult) -> None:
+    before = timedelta(days=config.get("matching.due_window_before_days"))
+    after = timedelta(days=config.get("matching.due_window_after_days"))
+    due_from, due_to = result.window.start - before, result.window.end + after
+    inbox, contas, receber, pagar = await asyncio.gather(
+        asyncio.to_thread(read_inbox, config.path("statements.inbox")),
+        api.contas_financeiras(client),
+        api.open_parcelas(client, ParcelaKind.RECEBER, due_from, due_to),
+        api.open_parcelas(client, ParcelaKind.PAGAR, due_from, due_to),
+    )
+    _load_erp(store, result.run_id, contas, receber + pagar)
+    _load_statements(store, result, inbox, contas, config)
+
+
+def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas: list[Parcela]) -> None:
+    store.insert_frame("contas", load.contas_frame(contas, run_id))
+    store.insert_frame("parcelas", load.parcelas_frame(parcelas, run_id))
+
+
+def _load_statements(
+    store: Store, result: RunResult, inbox: InboxResult, contas: list[ContaFinanceira], config: Config
+) -> None:
+    rejects: list[Reject] = list(inbox.rejects)
+    for reject in inbox.rejects:
+        if reject.line is None:
+            _record_file(store, result.run_id, reject.file, None, "rejected", reason=reject.reason)
+    for statement in inbox.files:
+        rejects.extend(statement.dropped)
+        try:
+            conta_ids = _contas_of(statement, contas, config)
+        except InputError as exc:
+            rejects.append(Reject(file=exc.file, reason=exc.reason, hint=exc.hint))
+            _record_file(store, result.run_id, statement.path, statement, "rejected", reason=str(exc))
+            continue
+        new = sum(
+            store.insert_frame("statement_lines", load.lines_frame(
+                [l for l in statement.lines if l.account == account], conta_id, result.run_id),
+                ignore_existing=True)
+            for account, conta_id in conta_ids.items())
+        _record_file(store, result.run_id, statement.path, statement, "ok", lines_new=new)
+    store.insert_frame("rejects", load.rejects_frame(rejects, result.run_id))
+
+
+def _contas_of(statement: StatementFile, contas: list[ContaFinanceira], config: Config) -> dict:
+    name = Path(statement.path).name
+    accounts = statement.accounts or tuple({l.account for l in statement.lines})
+    return {account: resolve_conta(name, account, contas, config.accounts) for account in accounts}
+
+
+def _record_file(store: Store, run_id: str, path: str, statement: StatementFile | None,
+                 status: str, *, reason: str | None = None, lines_new: int = 0) -> None:
+    dropped = [d for d in statement.dropped if d.kind == "dropped"] if statement else []
+    rejected = [d for d in statement.dropped if d.kind != "dropped"] if statement else []
+    store.execute(
+        "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+        [run_id, Path(path).name, statement.format if statement else None,
+         ", ".join(a.label() for a in statement.accounts) if statement else None,
+         len(statement.lines) if statement else 0, lines_new, len(dropped), len(rejected),
+         status, reason],
+    )
+
+
+def _select_run_lines(store: Store, result: RunResult) -> None:
+    """This run matches every unsettled line of the window, whichever file brought it."""
+    store.execute(
+        """INSERT INTO run_lines
+           SELECT ?, line_key FROM statement_lines
+           WHERE posted_on BETWEEN ? AND ?
+             AND line_key NOT IN (
+                 SELECT line_key FROM settlements WHERE state IN ('confirmed', 'annotated'))""",
+        [result.run_id, result.window.start, result.window.end],
+    )
+
+
+def _start_run(store: Store, result: RunResult) -> None:
+    store.execute(
+        "INSERT INTO runs (run_id, started_at, window_from, window_to, dry_run, status) "
+        "VALUES (?, ?, ?, ?, ?, 'running')",
+        [result.run_id, datetime.now(tz=SAO_PAULO), result.window.start, result.window.end,
+         result.dry_run],
+    )
+
+
+def _finish_run(store: Store, result: RunResult, *, status: str, exit_code: int,
+                error: str | None = None) -> None:
+    store.execute(
+        "UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, error = ?, report_path = ? "
+        "WHERE run_id = ?",
+        [datetime.now(tz=SAO_PAULO), status, exit_code, error,
+         str(result.report_path) if result.report_path else None, result.run_id],
+    )

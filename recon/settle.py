@@ -1,0 +1,263 @@
+"""Write-back: a baixa per confirmed match, then a PATCH recording it, exactly once.
+
+Conta Azul has no idempotency key, so every write goes through a ledger row
+committed before the HTTP call (`intent`) and after it (`confirmed`, then
+`annotated`). Each baixa carries our tag in `observacao` and `nsu`; a write
+whose outcome is unknown (timeout, 5xx, a crash) is resolved by reading the
+parcela's baixas for that tag before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from recon.contaazul import api
+from recon.contaazul.client import ContaAzulClient
+from recon.dates import SAO_PAULO
+from recon.errors import ContaAzulConflict, ContaAzulError, ContaAzulTransportError
+from recon.money import format_brl, from_cents
+from recon.records import ParcelaDetail
+from recon.sources.keys import fold_text
+from recon.store import Store
+
+log = logging.getLogger(__name__)
+
+TAG_PREFIX = "recon:"
+PENDING_STATES = ("intent", "unknown")
+
+_METHODS = (  # first match wins; values from the baixa request enum
+    (re.compile(r"\bPIX\b"), "PIX_PAGAMENTO_INSTANTANEO"),
+    (re.compile(r"\b(TED|DOC|TEV|TRANSF\w*)\b"), "TRANSFERENCIA_BANCARIA"),
+    (re.compile(r"\b(BOLETO|TITULO|TIT|COBRANCA|COB)\b"), "BOLETO_BANCARIO"),
+    (re.compile(r"\b(DEP|DEPOSITO)\b"), "DEPOSITO_BANCARIO"),
+    (re.compile(r"\bCHEQUE\b"), "CHEQUE"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBaixa:
+    line_key: str
+    parcela_id: str
+    run_id: str
+    amount_cents: int
+    data_pagamento: date
+    conta_financeira_id: str
+    metodo_pagamento: str | None
+    memo: str
+    bank_label: str
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_PREFIX}{self.line_key}"
+
+
+def payment_method(memo: str) -> str | None:
+    """The baixa's metodo_pagamento, read from the bank memo; None when it does not say."""
+    folded = fold_text(memo)
+    for pattern, method in _METHODS:
+        if pattern.search(folded):
+            return method
+    return None
+
+
+def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
+    rows = store.query(
+        """SELECT d.line_key, d.parcela_id, l.amount_cents, l.posted_on, l.conta_financeira_id,
+                  l.memo, l.bank_code, l.branch, l.account_number
+           FROM decisions d JOIN statement_lines l USING (line_key)
+           WHERE d.run_id = $run_id AND d.decision = 'auto'
+           ORDER BY l.posted_on, d.line_key""",
+        {"run_id": run_id},
+    )
+    return [
+        PlannedBaixa(
+            line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=run_id,
+            amount_cents=abs(int(row["amount_cents"])), data_pagamento=row["posted_on"],
+            conta_financeira_id=row["conta_financeira_id"],
+            metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
+            bank_label="/".join(str(row[k] or "?") for k in ("bank_code", "branch", "account_number")),
+        )
+        for row in rows
+    ]
+
+
+def baixa_body(plan: PlannedBaixa) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "data_pagamento": plan.data_pagamento.isoformat(),
+        "composicao_valor": {"valor_bruto": from_cents(plan.amount_cents)},
+        "conta_financeira": plan.conta_financeira_id,
+        "observacao": f"{plan.tag} run:{plan.run_id}",
+        "nsu": plan.tag,
+    }
+    if plan.metodo_pagamento:
+        body["metodo_pagamento"] = plan.metodo_pagamento
+    return body
+
+
+def reconciliation_note(existing: str, plan: PlannedBaixa) -> str:
+    line = (
+        f"[recon] Conciliado com extrato: conta {plan.bank_label}, "
+        f"{plan.data_pagamento.strftime('%d/%m/%Y')}, {format_brl(plan.amount_cents)}, "
+        f"linha {plan.line_key}, run {plan.run_id}"
+    )
+    return f"{existing.rstrip()}\n{line}" if existing.strip() else line
+
+
+class Ledger:
+    """The settlements table: one row per (statement line, parcela), moved through its states."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def record_intent(self, plan: PlannedBaixa) -> None:
+        self._store.execute(
+            """INSERT OR REPLACE INTO settlements (line_key, parcela_id, run_id, state, tag,
+                   amount_cents, data_pagamento, conta_financeira_id, metodo_pagamento,
+                   baixa_id, versao_after, error, updated_at)
+               VALUES (?, ?, ?, 'intent', ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)""",
+            [plan.line_key, plan.parcela_id, plan.run_id, plan.tag, plan.amount_cents,
+             plan.data_pagamento, plan.conta_financeira_id, plan.metodo_pagamento, _now()],
+        )
+
+    def move(self, plan_or_row: PlannedBaixa | dict[str, Any], state: str, **fields: Any) -> None:
+        key = _key(plan_or_row)
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        sets = f"state = ?, updated_at = ?{', ' + assignments if assignments else ''}"
+        self._store.execute(
+            f"UPDATE settlements SET {sets} WHERE line_key = ? AND parcela_id = ?",
+            [state, _now(), *fields.values(), *key],
+        )
+
+    def rows_in(self, states: tuple[str, ...]) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in states)
+        return self._store.query(
+            f"SELECT * FROM settlements WHERE state IN ({marks}) ORDER BY updated_at", list(states))
+
+
+def _key(plan_or_row: PlannedBaixa | dict[str, Any]) -> tuple[str, str]:
+    if isinstance(plan_or_row, PlannedBaixa):
+        return plan_or_row.line_key, plan_or_row.parcela_id
+    return plan_or_row["line_key"], plan_or_row["parcela_id"]
+
+
+def _now() -> datetime:
+    return datetime.now(tz=SAO_PAULO)
+
+
+def find_tagged(detail_baixas: Any, tag: str) -> str | None:
+    for baixa in detail_baixas:
+        if tag in (baixa.observacao or "") or baixa.nsu == tag:
+            return baixa.id
+    return None
+
+
+async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa]) -> None:
+    """Settle each planned match in order. Failures are recorded on the row, never raised."""
+    ledger = Ledger(store)
+    for plan in plans:
+        ledger.record_intent(plan)
+        try:
+            await _settle_one(ledger, client, plan)
+        except ContaAzulError as exc:
+            log.warning("parcela %s: %s", plan.parcela_id, exc)
+            ledger.move(plan, "failed", error=str(exc))
+
+
+async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> None:
+    detail = await api.parcela_detail(client, plan.parcela_id)
+    already = find_tagged(detail.baixas, plan.tag)
+    if already:
+        ledger.move(plan, "confirmed", baixa_id=already)
+    else:
+        refusal = _refuse_if_changed(detail, plan)
+        if refusal:
+            ledger.move(plan, "skipped", error=refusal)
+            return
+        baixa_id = await _post_baixa(ledger, client, plan)
+        if baixa_id is None:
+            return
+    await annotate(ledger, client, plan)
+
+
+def _refuse_if_changed(detail: ParcelaDetail, plan: PlannedBaixa) -> str:
+    if not detail.status.is_open:
+        return f"parcela is {detail.status.value} in Conta Azul now; left alone"
+    if detail.open_cents < plan.amount_cents:
+        return (f"parcela's open amount is {format_brl(detail.open_cents)} now, less than "
+                f"{format_brl(plan.amount_cents)}; left alone")
+    return ""
+
+
+async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> str | None:
+    try:
+        baixa = await api.create_baixa(client, plan.parcela_id, baixa_body(plan))
+    except ContaAzulError as exc:
+        if not _ambiguous(exc):
+            raise
+        # The POST may have been applied: look for our tag before deciding anything.
+        ledger.move(plan, "unknown", error=str(exc))
+        found = find_tagged(await api.baixas_of(client, plan.parcela_id), plan.tag)
+        if not found:
+            return None  # left `unknown`: the next run resolves it before sending again
+        ledger.move(plan, "confirmed", baixa_id=found, error=None)
+        return found
+    ledger.move(plan, "confirmed", baixa_id=baixa.id)
+    return baixa.id
+
+
+def _ambiguous(exc: ContaAzulError) -> bool:
+    return isinstance(exc, ContaAzulTransportError) or (exc.status is not None and exc.status >= 500)
+
+
+async def annotate(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> None:
+    """PATCH the parcela's nota with the reconciliation; one re-read and retry on 409."""
+    for attempt in (1, 2):
+        detail = await api.parcela_detail(client, plan.parcela_id)
+        if plan.line_key in detail.nota:
+            ledger.move(plan, "annotated", versao_after=detail.versao)
+            return
+        try:
+            versao = await api.patch_parcela(
+                client, plan.parcela_id, detail.versao,
+                {"nota": reconciliation_note(detail.nota, plan)})
+        except ContaAzulConflict:
+            if attempt == 2:
+                raise
+            continue
+        ledger.move(plan, "annotated", versao_after=versao, error=None)
+        return
+
+
+async def resolve_pending(store: Store, client: ContaAzulClient) -> int:
+    """Finish what an earlier run left half done, before anything new is planned."""
+    ledger = Ledger(store)
+    resolved = 0
+    for row in ledger.rows_in(PENDING_STATES + ("confirmed",)):
+        plan = _plan_from_row(store, row)
+        try:
+            if row["state"] in PENDING_STATES:
+                found = find_tagged(await api.baixas_of(client, plan.parcela_id), plan.tag)
+                if not found:
+                    ledger.move(row, "abandoned", error="not found in Conta Azul; will be re-planned")
+                    continue
+                ledger.move(row, "confirmed", baixa_id=found, error=None)
+            await annotate(ledger, client, plan)
+            resolved += 1
+        except ContaAzulError as exc:
+            log.warning("could not resolve settlement of parcela %s: %s", plan.parcela_id, exc)
+    return resolved
+
+
+def _plan_from_row(store: Store, row: dict[str, Any]) -> PlannedBaixa:
+    line = store.query("SELECT * FROM statement_lines WHERE line_key = ?", [row["line_key"]])[0]
+    return PlannedBaixa(
+        line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=row["run_id"],
+        amount_cents=int(row["amount_cents"]), data_pagamento=row["data_pagamento"],
+        conta_financeira_id=row["conta_financeira_id"], metodo_pagamento=row["metodo_pagamento"],
+        memo=line["memo"],
+        bank_label="/".join(str(line[k] or "?") for k in ("bank_code", "branch", "account_number")),
+    )

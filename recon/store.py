@@ -1,0 +1,123 @@
+"""The DuckDB store: one file per company, the only place SQL is executed.
+
+Statement lines are kept once by their line key (re-downloads add nothing);
+parcelas and decisions are kept per run so every report can be rebuilt; the
+settlements table is the write-ahead ledger of everything sent to Conta Azul.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from recon.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ,
+        window_from DATE NOT NULL, window_to DATE NOT NULL, dry_run BOOLEAN NOT NULL,
+        status VARCHAR NOT NULL, exit_code INTEGER, error VARCHAR, report_path VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS statement_files (
+        run_id VARCHAR NOT NULL, file VARCHAR NOT NULL, format VARCHAR, accounts VARCHAR,
+        conta_financeira_id VARCHAR, lines_read INTEGER, lines_new INTEGER,
+        lines_dropped INTEGER, lines_rejected INTEGER, status VARCHAR NOT NULL, reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS statement_lines (
+        line_key VARCHAR PRIMARY KEY, file VARCHAR NOT NULL, source_line INTEGER,
+        bank_code VARCHAR, branch VARCHAR, account_number VARCHAR,
+        conta_financeira_id VARCHAR NOT NULL, posted_on DATE NOT NULL,
+        amount_cents BIGINT NOT NULL, memo VARCHAR NOT NULL, fitid VARCHAR,
+        first_run_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS run_lines (
+        run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS rejects (
+        run_id VARCHAR NOT NULL, file VARCHAR NOT NULL, line INTEGER, field VARCHAR,
+        value VARCHAR, reason VARCHAR NOT NULL, hint VARCHAR, kind VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS contas (
+        run_id VARCHAR NOT NULL, id VARCHAR NOT NULL, nome VARCHAR, codigo_banco VARCHAR,
+        agencia VARCHAR, numero VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS parcelas (
+        run_id VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        descricao VARCHAR, due_on DATE NOT NULL, status VARCHAR NOT NULL,
+        total_cents BIGINT NOT NULL, paid_cents BIGINT NOT NULL, open_cents BIGINT NOT NULL,
+        contact_id VARCHAR, contact_name VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS candidates (
+        run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL,
+        amount_diff_cents BIGINT NOT NULL, lag_days INTEGER NOT NULL,
+        amount_score DOUBLE NOT NULL, date_score DOUBLE NOT NULL, name_score DOUBLE NOT NULL,
+        score DOUBLE NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS decisions (
+        run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL, parcela_id VARCHAR,
+        decision VARCHAR NOT NULL, score DOUBLE, runner_up_score DOUBLE, reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS settlements (
+        line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        state VARCHAR NOT NULL, tag VARCHAR NOT NULL, amount_cents BIGINT NOT NULL,
+        data_pagamento DATE NOT NULL, conta_financeira_id VARCHAR NOT NULL,
+        metodo_pagamento VARCHAR, baixa_id VARCHAR, versao_after BIGINT, error VARCHAR,
+        updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (line_key, parcela_id))""",
+)
+
+
+class Store:
+    """A DuckDB file. Every statement goes through `execute`, `query` or `insert_frame`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(path))
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open the store {path}: {exc}. Is another recon run using it?"
+            ) from exc
+        for statement in SCHEMA:
+            self._con.execute(statement).fetchall()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        log.log(5, "SQL %s", sql)
+        # Drain the result: DuckDB refuses new work while a result is pending.
+        self._con.execute(sql, params).fetchall()
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        log.log(5, "SQL %s", sql)
+        cursor = self._con.execute(sql, params)
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def query_frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
+        log.log(5, "SQL %s", sql)
+        return self._con.execute(sql, params).df()
+
+    def insert_frame(self, table: str, frame: pd.DataFrame, *, ignore_existing: bool = False) -> int:
+        """Insert a frame by column name; with ignore_existing, rows whose key exists are kept as they were."""
+        if frame.empty:
+            return 0
+        before = self._count(table)
+        columns = ", ".join(frame.columns)
+        verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
+        self._con.register("incoming_frame", frame)
+        try:
+            self._con.execute(
+                f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame").fetchall()
+        finally:
+            self._con.unregister("incoming_frame")
+        return self._count(table) - before
+
+    def _count(self, table: str) -> int:
+        rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        return int(rows[0][0])

@@ -1,0 +1,1 @@
+"""Reports: the run's exceptions as HTML and CSV (email delivery comes with issue 7)."""

@@ -1,0 +1,64 @@
+"""exceptions.csv: one row per exception, with a stable schema documented in the README."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from recon.money import from_cents
+
+COLUMNS = ("kind", "run_id", "date", "amount", "memo", "file", "line", "parcela_id",
+           "parcela", "contact", "score", "reason", "hint")
+
+
+def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
+    run_id = context["run"]["run_id"]
+    rows: list[dict[str, Any]] = []
+    for item in context["review"]:
+        suggested = [c for c in item["candidates"] if c["parcela_id"] == item["parcela_id"]]
+        best = suggested[0] if suggested else {}
+        rows.append(_row("review", run_id, item, parcela_id=item["parcela_id"],
+                         parcela=best.get("descricao"), contact=best.get("contact_name"),
+                         score=round(item["score"], 3), reason=item["reason"]))
+    for item in context["unmatched_lines"]:
+        rows.append(_row("unmatched_line", run_id, item, reason=item["reason"]))
+    for item in context["unpaid_parcelas"]:
+        rows.append({"kind": "unpaid_parcela", "run_id": run_id, "date": item["due_on"],
+                     "amount": from_cents(item["open_cents"]), "parcela_id": item["parcela_id"],
+                     "parcela": item["descricao"], "contact": item["contact_name"],
+                     "reason": f"no bank line matched (status {item['status']})"})
+    for item in context["rejects"]:
+        kind = "rejected_line" if item["line"] is not None else "rejected_file"
+        rows.append({"kind": kind, "run_id": run_id, "file": item["file"], "line": item["line"],
+                     "reason": _with_value(item), "hint": item["hint"]})
+    for item in context["write_errors"]:
+        rows.append(_row("write_error", run_id, item, parcela_id=item["parcela_id"],
+                         parcela=item["descricao"], reason=f"{item['state']}: {item['error']}"))
+    return rows
+
+
+def _row(kind: str, run_id: str, line: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    amount = line.get("amount_cents")
+    return {"kind": kind, "run_id": run_id, "date": line.get("posted_on"),
+            "amount": from_cents(amount) if amount is not None else None,
+            "memo": line.get("memo"), "file": line.get("file"), "line": line.get("source_line"),
+            **extra}
+
+
+def _with_value(reject: dict[str, Any]) -> str:
+    parts = [reject["reason"]]
+    if reject.get("field"):
+        parts.append(f"field {reject['field']}")
+    if reject.get("value") is not None:
+        parts.append(f"value {reject['value']!r}")
+    return "; ".join(parts)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="raise", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({column: "" if row.get(column) is None else row[column] for column in COLUMNS})
+    return buffer.getvalue()

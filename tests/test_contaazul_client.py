@@ -1,0 +1,204 @@
+"""Client retry, refresh and error mapping, with httpx.MockTransport (no network needed)."""
+
+import asyncio
+import json
+import stat
+import time
+
+import httpx
+import pytest
+
+from recon.contaazul.client import ContaAzulClient, RetryPolicy
+from recon.contaazul.tokens import TokenFile, Tokens
+from recon.errors import ContaAzulAuthError, ContaAzulConflict, ContaAzulError, ContaAzulTransportError
+
+SECRET = "client-secret-never-shown"
+
+
+class FakeApi:
+    """A scripted server: queue responses per route; records every request."""
+
+    def __init__(self):
+        self.requests: list[httpx.Request] = []
+        self.scripts: dict[tuple[str, str], list[httpx.Response | Exception]] = {}
+        self.refresh_count = 0
+
+    def script(self, method, path, *responses):
+        self.scripts.setdefault((method, path), []).extend(responses)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path == "/oauth2/token":
+            self.refresh_count += 1
+            form = dict(x.split("=") for x in request.content.decode().split("&"))
+            if form["refresh_token"] == "revoked":
+                return httpx.Response(400, json={"error": "invalid_grant"})
+            return httpx.Response(200, json={"access_token": f"at-{self.refresh_count}",
+                                             "refresh_token": f"rt-{self.refresh_count}",
+                                             "expires_in": 3600})
+        queue = self.scripts.get((request.method, request.url.path), [])
+        outcome = queue.pop(0) if queue else httpx.Response(200, json={"ok": True})
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def make_client(tmp_path, fake, refresh_token="rt-0", **tokens):
+    token_file = TokenFile(tmp_path / "tokens.json")
+    token_file.write(Tokens(refresh_token=refresh_token, **tokens))
+    return ContaAzulClient(
+        api_url="https://api.test", token_url="https://api.test/oauth2/token",
+        client_id="cid", client_secret=SECRET, token_file=token_file,
+        retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001, max_delay_seconds=0.01),
+        requests_per_second=0, transport=httpx.MockTransport(fake),
+    ), token_file
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_first_call_refreshes_and_persists_the_rotated_token_0600(tmp_path):
+    fake = FakeApi()
+    client, token_file = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            return await client.get("/v1/x")
+
+    assert run(go()) == {"ok": True}
+    saved = token_file.read()
+    assert saved.refresh_token == "rt-1" and saved.access_token == "at-1"
+    assert stat.S_IMODE((tmp_path / "tokens.json").stat().st_mode) == 0o600
+    assert fake.requests[1].headers["Authorization"] == "Bearer at-1"
+
+
+def test_concurrent_calls_refresh_once(tmp_path):
+    fake = FakeApi()
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            await asyncio.gather(*(client.get(f"/v1/{i}") for i in range(10)))
+
+    run(go())
+    assert fake.refresh_count == 1
+
+
+def test_a_401_refreshes_once_and_retries(tmp_path):
+    fake = FakeApi()
+    fake.script("GET", "/v1/x", httpx.Response(401, json={"code": 401, "message": "The Token has expired."}))
+    client, token_file = make_client(tmp_path, fake, access_token="old", expires_at=time.time() + 3600)
+
+    async def go():
+        async with client:
+            return await client.get("/v1/x")
+
+    assert run(go()) == {"ok": True}
+    assert fake.refresh_count == 1
+    assert token_file.read().refresh_token == "rt-1"
+
+
+def test_invalid_grant_says_to_connect_again_and_never_shows_secrets(tmp_path):
+    fake = FakeApi()
+    client, _ = make_client(tmp_path, fake, refresh_token="revoked")
+
+    async def go():
+        async with client:
+            await client.get("/v1/x")
+
+    with pytest.raises(ContaAzulAuthError) as caught:
+        run(go())
+    message = str(caught.value)
+    assert "connect the company again" in message
+    assert SECRET not in message and "revoked" not in message
+
+
+def test_reads_are_retried_on_503_and_transport_errors(tmp_path):
+    fake = FakeApi()
+    fake.script("GET", "/v1/x", httpx.Response(503), httpx.ConnectError("boom"),
+                httpx.Response(200, json={"n": 1}))
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            return await client.get("/v1/x")
+
+    assert run(go()) == {"n": 1}
+    assert sum(r.url.path == "/v1/x" for r in fake.requests) == 3
+
+
+def test_writes_are_not_retried_on_500_because_they_may_have_landed(tmp_path):
+    fake = FakeApi()
+    fake.script("POST", "/v1/w", httpx.Response(500, json={"code": 500, "message": "Ocorreu um erro"}))
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            await client.post("/v1/w", {"a": 1})
+
+    with pytest.raises(ContaAzulError) as caught:
+        run(go())
+    assert caught.value.status == 500 and "Ocorreu um erro" in str(caught.value)
+    assert sum(r.url.path == "/v1/w" for r in fake.requests) == 1
+
+
+def test_writes_are_retried_on_429_honouring_retry_after(tmp_path):
+    fake = FakeApi()
+    fake.script("POST", "/v1/w", httpx.Response(429, headers={"Retry-After": "0"}),
+                httpx.Response(200, json={"id": "b1"}))
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            return await client.post("/v1/w", {"a": 1})
+
+    assert run(go()) == {"id": "b1"}
+
+
+def test_write_transport_error_is_reported_not_retried(tmp_path):
+    fake = FakeApi()
+    fake.script("POST", "/v1/w", httpx.ReadTimeout("slow"))
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            await client.post("/v1/w", {"a": 1})
+
+    with pytest.raises(ContaAzulTransportError):
+        run(go())
+    assert sum(r.url.path == "/v1/w" for r in fake.requests) == 1
+
+
+def test_409_is_a_conflict_and_html_error_bodies_are_shortened(tmp_path):
+    fake = FakeApi()
+    fake.script("PATCH", "/v1/p", httpx.Response(409, json={"code": 409, "message": "Versão informada"}))
+    fake.script("POST", "/v1/b", httpx.Response(400, text="<html>" + "x" * 1000 + "</html>"))
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            with pytest.raises(ContaAzulConflict):
+                await client.patch("/v1/p", {"versao": 1})
+            with pytest.raises(ContaAzulError) as caught:
+                await client.post("/v1/b", {})
+            return caught.value
+
+    error = run(go())
+    assert error.status == 400 and len(error.message) <= 200
+
+
+def test_json_bodies_carry_decimals_exactly(tmp_path):
+    from decimal import Decimal
+
+    fake = FakeApi()
+    client, _ = make_client(tmp_path, fake)
+
+    async def go():
+        async with client:
+            await client.post("/v1/w", {"valor_bruto": Decimal("2340.50")})
+
+    run(go())
+    sent = [r for r in fake.requests if r.url.path == "/v1/w"][0]
+    assert b'"valor_bruto": 2340.50' in sent.content
+    assert json.loads(sent.content)["valor_bruto"] == 2340.5
