@@ -323,11 +323,12 @@ def _align(raws: Sequence[_RawTrn], kept: Sequence[Any], discarded: Sequence[dic
 
 
 # --- building records ---
-def _no_transaction_list_reason(prepared: bytes) -> str:
+def _no_transaction_list_reason(prepared: _Prepared) -> str:
     """A statement with balances only is an export choice; one without even those is broken."""
-    if b"<LEDGERBAL>" in prepared.upper() or b"<BALAMT>" in prepared.upper():
+    text = prepared.text.upper()
+    if "<LEDGERBAL>" in text or "<BALAMT>" in text:
         return "the file has balances but no transaction list (BANKTRANLIST)"
-    if not prepared.rstrip().upper().endswith(b"</OFX>"):
+    if not text.rstrip().endswith("</OFX>"):
         return "the file is incomplete: it ends before its transaction list (truncated download?)"
     return "the file has no transaction list (BANKTRANLIST)"
 
