@@ -42,6 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Timeout of each HTTP call"),
     Setting("contaazul", "max_concurrency", "RECON_CONTAAZUL_MAX_CONCURRENCY", 4, int,
             "Requests in flight at once"),
+    Setting("contaazul", "requests_per_second", "RECON_CONTAAZUL_REQUESTS_PER_SECOND", 8.0, float,
+            "Request starts per second (the API allows 10/s per connected company)"),
     Setting("statements", "inbox", "RECON_STATEMENTS_INBOX", "inbox", str,
             "Folder with the bank statement files"),
     Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),

@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from collections.abc import Awaitable
 
 import httpx
 
@@ -95,6 +97,7 @@ def build_client(config: Config, transport: httpx.AsyncBaseTransport | None = No
         token_file=TokenFile(config.path("contaazul.token_file")),
         timeout=config.get("contaazul.timeout_seconds"),
         max_concurrency=config.get("contaazul.max_concurrency"),
+        requests_per_second=config.get("contaazul.requests_per_second"),
         transport=transport,
     )
 
@@ -133,7 +136,7 @@ async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, 
     before = timedelta(days=config.get("matching.due_window_before_days"))
     after = timedelta(days=config.get("matching.due_window_after_days"))
     due_from, due_to = result.window.start - before, result.window.end + after
-    inbox, contas, receber, pagar = await asyncio.gather(
+    inbox, contas, receber, pagar = await gather_all(
         asyncio.to_thread(read_inbox, config.path("statements.inbox")),
         api.contas_financeiras(client),
         api.open_parcelas(client, ParcelaKind.RECEBER, due_from, due_to),
@@ -141,6 +144,29 @@ async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, 
     )
     _load_erp(store, result.run_id, contas, receber + pagar)
     _load_statements(store, result, inbox, contas, config)
+
+
+async def gather_all(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Run concurrently; on the first failure cancel the others and wait for them.
+
+    Unlike asyncio.gather, nothing is left running when the error surfaces,
+    so a failed pull never leaves requests in flight behind the run.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_as_coroutine(a)) for a in awaitables]
+    except BaseExceptionGroup as group_error:
+        raise _first_leaf(group_error) from None
+    return [task.result() for task in tasks]
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _first_leaf(group_error: BaseExceptionGroup) -> BaseException:
+    first = group_error.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas: list[Parcela]) -> None:

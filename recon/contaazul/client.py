@@ -115,6 +115,7 @@ class ContaAzulClient:
         self._token_file = token_file
         self._tokens: Tokens | None = None
         self._refresh_lock = asyncio.Lock()
+        self._auth_failure: ContaAzulAuthError | None = None
         self._limiter = RateLimiter(requests_per_second)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._retry = retry or RetryPolicy()
@@ -222,6 +223,8 @@ class ContaAzulClient:
     async def _refresh(self, stale: Tokens | None) -> None:
         """Single-flight: whoever holds the lock refreshes; the others reuse its result."""
         async with self._refresh_lock:
+            if self._auth_failure is not None:
+                raise self._auth_failure  # a refused refresh token will not work the next time
             if self._tokens is not stale and self._tokens is not None:
                 return  # another task refreshed while we waited
             with self._token_file.locked():
@@ -229,7 +232,11 @@ class ContaAzulClient:
                 if on_disk.access_is_fresh() and (stale is None or on_disk != stale):
                     self._tokens = on_disk  # another process refreshed first
                     return
-                self._tokens = await self._exchange_refresh_token(on_disk.refresh_token)
+                try:
+                    self._tokens = await self._exchange_refresh_token(on_disk.refresh_token)
+                except ContaAzulAuthError as exc:
+                    self._auth_failure = exc
+                    raise
                 self._token_file.write(self._tokens)
 
     async def _exchange_refresh_token(self, refresh_token: str) -> Tokens:

@@ -1,0 +1,217 @@
+"""The whole pipeline against the stand-in over real loopback sockets, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from recon.cli import main
+from recon.contaazul.standin import StandIn
+from recon.demo import default_fixtures, demo_window, prepare_demo_folder
+from recon.store import Store
+
+BAIXA_SUFFIX = "/baixa"
+WINDOW = demo_window(default_fixtures())
+EXPECTED_AUTO = {  # parcela descricao -> amount, the demo's unambiguous matches
+    "Mensalidade novembro": "1500.00",
+    "Projeto de vitrine - parcela 2/3": "2340.50",
+    "Consulta nutricional": "350.00",
+    "Conta de luz": "245.37",
+    "Clareamento - parcela 1/2": "780.00",
+}
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch):
+    """A fresh demo folder with the stand-in serving its state; yields (folder, server)."""
+    state_path = prepare_demo_folder(tmp_path / "demo", default_fixtures())
+    with StandIn(state_path=state_path) as server:
+        monkeypatch.setenv("RECON_CONTAAZUL_API_URL", server.api_url)
+        monkeypatch.setenv("RECON_CONTAAZUL_TOKEN_URL", server.token_url)
+        monkeypatch.delenv("RECON_CONTAAZUL_CLIENT_SECRET", raising=False)
+        # The real API budget (8/s) would only slow the tests down on loopback.
+        monkeypatch.setenv("RECON_CONTAAZUL_REQUESTS_PER_SECOND", "1000")
+        yield tmp_path / "demo", server
+
+
+def recon_run(folder: Path, *extra: str) -> int:
+    return main(["run", "--config", str(folder / "recon.toml"), "--from", WINDOW.start.isoformat(),
+                 "--to", WINDOW.end.isoformat(), *extra])
+
+
+def writes(server: StandIn) -> list:
+    return [e for e in server.journal if e.method in ("POST", "PATCH", "DELETE") and e.path.startswith("/v1/")]
+
+
+def parcelas_by_description(server: StandIn) -> dict[str, dict]:
+    return {p["descricao"]: p for p in server.snapshot()["parcelas"]}
+
+
+def test_run_settles_the_clear_matches_with_one_baixa_and_one_patch_each(demo, capsys):
+    folder, server = demo
+    assert recon_run(folder) == 3  # done, with exceptions to review
+
+    posts = [e for e in writes(server) if e.method == "POST"]
+    patches = [e for e in writes(server) if e.method == "PATCH"]
+    assert len(posts) == len(patches) == len(EXPECTED_AUTO)
+    assert all(e.status == 200 for e in posts + patches)
+    parcelas = parcelas_by_description(server)
+    for descricao, amount in EXPECTED_AUTO.items():
+        parcela = parcelas[descricao]
+        assert parcela["status"] == "QUITADO", descricao
+        [baixa] = parcela["baixas"]
+        assert str(baixa["composicao_valor"]["valor_bruto"]) == amount
+        assert baixa["observacao"].startswith("recon:")
+        assert "[recon] Conciliado com extrato" in parcela["nota"]
+    # every POST carried the bank date and the statement's conta financeira
+    itau = server.snapshot()["contas_financeiras"][0]["id"]
+    luz = next(e for e in posts if e.body["composicao_valor"]["valor_bruto"] == Decimal("245.37"))
+    assert luz.body["data_pagamento"] == "2026-11-04" and luz.body["conta_financeira"] == itau
+    # the PATCH sent the versao the parcela had after its baixa
+    assert all(isinstance(e.body.get("versao"), int) for e in patches)
+    # nothing ambiguous was written
+    for descricao in ("Assinatura mensal", "Aluguel novembro", "Fornecimento de pães - outubro"):
+        assert parcelas[descricao]["baixas"] == []
+
+
+def test_late_evening_pix_is_settled_on_its_own_business_day(demo):
+    folder, server = demo
+    recon_run(folder)
+    [baixa] = parcelas_by_description(server)["Clareamento - parcela 1/2"]["baixas"]
+    assert baixa["data_pagamento"] == "2026-11-05"  # posted 22:30 BRT, 01:30 UTC the next day
+
+
+def test_second_run_writes_nothing_new(demo):
+    folder, server = demo
+    recon_run(folder)
+    first = len(writes(server))
+    before = server.snapshot()
+    assert recon_run(folder) == 3
+    assert len(writes(server)) == first
+    assert server.snapshot()["parcelas"] == before["parcelas"]
+
+
+def test_dry_run_writes_nothing_and_still_reports(demo, capsys):
+    folder, server = demo
+    assert recon_run(folder, "--dry-run") == 3
+    assert writes(server) == []
+    assert "dry run" in capsys.readouterr().out
+    [report] = (folder / "reports").glob("*/report.html")
+    assert "simulação" in report.read_text(encoding="utf-8")
+
+
+def test_malformed_file_is_reported_by_name_and_the_rest_completes(demo):
+    folder, server = demo
+    recon_run(folder)
+    [exceptions] = (folder / "reports").glob("*/exceptions.csv")
+    rows = list(csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines()))
+    rejected = [r for r in rows if r["kind"] == "rejected_file"]
+    assert [r["file"] for r in rejected] == ["extrato-santander-corrompido.ofx"]
+    assert "incomplete" in rejected[0]["reason"] and rejected[0]["hint"]
+    assert len([e for e in writes(server) if e.method == "POST"]) == len(EXPECTED_AUTO)
+    html = next((folder / "reports").glob("*/report.html")).read_text(encoding="utf-8")
+    assert "extrato-santander-corrompido.ofx" in html
+
+
+def test_report_and_csv_list_every_exception_kind(demo):
+    folder, _ = demo
+    recon_run(folder)
+    [exceptions] = (folder / "reports").glob("*/exceptions.csv")
+    kinds = [r["kind"] for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())]
+    assert kinds.count("review") == 4
+    assert kinds.count("unmatched_line") == 2
+    assert "unpaid_parcela" in kinds
+
+
+def test_store_records_the_run_and_money_as_integer_centavos(demo):
+    folder, _ = demo
+    recon_run(folder)
+    with Store(folder / "recon.duckdb") as store:
+        [run] = store.query("SELECT status, exit_code FROM runs")
+        types = {r["column_name"]: r["data_type"] for r in store.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'statement_lines'")}
+        settled = store.query("SELECT count(*) AS n FROM settlements WHERE state = 'annotated'")
+    assert run == {"status": "succeeded", "exit_code": 3}
+    assert types["amount_cents"] == "BIGINT" and types["posted_on"] == "DATE"
+    assert settled[0]["n"] == len(EXPECTED_AUTO)
+
+
+def test_a_baixa_that_landed_before_a_crash_is_not_sent_again(demo):
+    """Simulate a kill between the POST and the ledger update: the row is left at `intent`."""
+    folder, server = demo
+    recon_run(folder)
+    with Store(folder / "recon.duckdb") as store:
+        store.execute("UPDATE settlements SET state = 'intent', baixa_id = NULL")
+    posts_before = sum(e.method == "POST" for e in server.journal)
+    recon_run(folder)
+    assert sum(e.method == "POST" for e in server.journal) == posts_before
+    with Store(folder / "recon.duckdb") as store:
+        states = {r["state"] for r in store.query("SELECT state FROM settlements")}
+        missing = store.query("SELECT count(*) AS n FROM settlements WHERE baixa_id IS NULL")
+    assert states == {"annotated"} and missing[0]["n"] == 0
+    for descricao in EXPECTED_AUTO:
+        assert len(parcelas_by_description(server)[descricao]["baixas"]) == 1
+
+
+def test_an_intent_that_never_reached_conta_azul_is_sent_exactly_once(demo, tmp_path):
+    """Kill before the POST: the intent is found missing, abandoned, re-planned and sent once."""
+    folder, server = demo
+    assert recon_run(folder, "--dry-run") == 3
+    with Store(folder / "recon.duckdb") as store:
+        store.execute(
+            """INSERT INTO settlements SELECT d.line_key, d.parcela_id, d.run_id, 'intent',
+                   'recon:' || d.line_key, abs(l.amount_cents), l.posted_on, l.conta_financeira_id,
+                   NULL, NULL, NULL, NULL, now()
+               FROM decisions d JOIN statement_lines l USING (line_key) WHERE d.decision = 'auto'""")
+    recon_run(folder)
+    for descricao in EXPECTED_AUTO:
+        assert len(parcelas_by_description(server)[descricao]["baixas"]) == 1
+
+
+def test_parcela_settled_by_a_person_meanwhile_is_left_alone(demo):
+    folder, server = demo
+    recon_run(folder, "--dry-run")
+    # Someone settles "Conta de luz" by hand in Conta Azul between two runs.
+    state = json.loads((folder / "contaazul_state.json").read_text(encoding="utf-8"))
+    assert state["parcelas"]
+    recon_run(folder)
+    posts = [e for e in server.journal if e.method == "POST" and e.path.endswith(BAIXA_SUFFIX)]
+    assert len(posts) == len(EXPECTED_AUTO)
+
+
+def test_revoked_refresh_token_fails_the_run_with_exit_1_and_no_secret_in_output(demo, capsys):
+    folder, _ = demo
+    (folder / "tokens.json").write_text(json.dumps({"refresh_token": "revoked-long-ago"}))
+    assert recon_run(folder) == 1
+    err = capsys.readouterr().err
+    assert "connect the company again" in err
+    assert "revoked-long-ago" not in err and "demo-secret" not in err
+    with Store(folder / "recon.duckdb") as store:
+        [run] = store.query("SELECT status, exit_code FROM runs")
+    assert run == {"status": "failed", "exit_code": 1}
+
+
+def test_configuration_error_exits_2(demo, capsys):
+    folder, _ = demo
+    (folder / "bad.toml").write_text("[matching]\nauto_treshold = 1\n")
+    assert main(["run", "--config", str(folder / "bad.toml")]) == 2
+    assert "auto_treshold" in capsys.readouterr().err
+
+
+def test_clean_run_exits_0(demo):
+    folder, _ = demo
+    inbox = folder / "inbox"
+    for name in ("extrato-santander-corrompido.ofx", "itau-2026-11.ofx"):
+        (inbox / name).unlink()
+    # nubank file: one clear match (Clínica Sorriso) and one debit with no parcela
+    text = (inbox / "nubank-2026-11.ofx").read_text(encoding="utf-8")
+    start = text.index("<STMTTRN>\n<TRNTYPE>DEBIT")
+    end = text.index("</STMTTRN>", start) + len("</STMTTRN>\n")
+    (inbox / "nubank-2026-11.ofx").write_text(text[:start] + text[end:], encoding="utf-8")
+    assert main(["run", "--config", str(folder / "recon.toml"), "--from", "2026-11-05",
+                 "--to", "2026-11-05"]) == 0
