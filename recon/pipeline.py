@@ -179,14 +179,13 @@ def _load_statements(
 ) -> None:
     rejects: list[Reject] = list(inbox.rejects)
     for reject in inbox.rejects:
-        if reject.line is None:
-            _record_file(store, result.run_id, reject.file, None, "rejected", reason=reject.reason)
+        _record_file(store, result.run_id, reject.file, None, "rejected", reason=reject.reason)
     for statement in inbox.files:
         rejects.extend(statement.dropped)
         try:
             conta_ids = _contas_of(statement, contas, config)
         except InputError as exc:
-            rejects.append(Reject(file=exc.file, reason=exc.reason, hint=exc.hint))
+            rejects.append(Reject(file=exc.file, reason=exc.reason, hint=exc.hint, kind="file"))
             _record_file(store, result.run_id, statement.path, statement, "rejected", reason=str(exc))
             continue
         new = sum(
@@ -207,7 +206,7 @@ def _contas_of(statement: StatementFile, contas: list[ContaFinanceira], config: 
 def _record_file(store: Store, run_id: str, path: str, statement: StatementFile | None,
                  status: str, *, reason: str | None = None, lines_new: int = 0) -> None:
     dropped = [d for d in statement.dropped if d.kind == "dropped"] if statement else []
-    rejected = [d for d in statement.dropped if d.kind != "dropped"] if statement else []
+    rejected = [d for d in statement.dropped if d.kind == "rejected"] if statement else []
     store.execute(
         "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
         [run_id, Path(path).name, statement.format if statement else None,

@@ -83,7 +83,9 @@ class Reject:
     field: str | None = None
     value: str | None = None
     hint: str = ""
-    kind: str = "rejected"  # rejected | dropped (balance lines and the like)
+    # rejected: a line not used | dropped: a balance pseudo-line | warning: header data
+    # missing, nothing lost | file: the whole file not used
+    kind: str = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

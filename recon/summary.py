@@ -8,8 +8,7 @@ _COUNTS_SQL = """
 SELECT
   (SELECT count(*) FROM statement_files WHERE run_id = $r AND status = 'ok') AS files_read,
   (SELECT count(*) FROM statement_files WHERE run_id = $r AND status = 'rejected') AS files_rejected,
-  (SELECT count(*) FROM rejects WHERE run_id = $r AND kind = 'rejected' AND line IS NOT NULL)
-      AS lines_rejected,
+  (SELECT count(*) FROM rejects WHERE run_id = $r AND kind = 'rejected') AS lines_rejected,
   (SELECT count(*) FROM rejects WHERE run_id = $r AND kind = 'dropped') AS lines_dropped,
   (SELECT count(*) FROM run_lines WHERE run_id = $r) AS lines,
   (SELECT count(*) FROM decisions WHERE run_id = $r AND decision = 'auto') AS auto,

@@ -22,7 +22,8 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
         "unmatched_lines": _unmatched_lines(store, run_id),
         "unpaid_parcelas": _unpaid_parcelas(store, run_id),
         "rejects": store.query(
-            "SELECT * FROM rejects WHERE run_id = ? AND kind = 'rejected' ORDER BY file, line",
+            "SELECT * FROM rejects WHERE run_id = ? AND kind IN ('file', 'rejected', 'warning') "
+            "ORDER BY file, kind = 'file' DESC, line",
             [run_id]),
         "dropped": store.query(
             "SELECT file, count(*) AS n FROM rejects WHERE run_id = ? AND kind = 'dropped' "

@@ -29,7 +29,8 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
                      "parcela": item["descricao"], "contact": item["contact_name"],
                      "reason": f"no bank line matched (status {item['status']})"})
     for item in context["rejects"]:
-        kind = "rejected_line" if item["line"] is not None else "rejected_file"
+        kind = {"file": "rejected_file", "warning": "statement_warning"}.get(
+            item["kind"], "rejected_line")
         rows.append({"kind": kind, "run_id": run_id, "file": item["file"], "line": item["line"],
                      "reason": _with_value(item), "hint": item["hint"]})
     for item in context["write_errors"]:

@@ -300,7 +300,7 @@ def test_inbox_reads_the_good_file_and_reports_the_bad_one(tmp_path: Path) -> No
     result = read_inbox(tmp_path)
     assert [f.path for f in result.files] == ["a_extrato.ofx"]
     [reject] = result.rejects
-    assert reject.file == "b_extrato.ofx" and reject.kind == "rejected"
+    assert reject.file == "b_extrato.ofx" and reject.kind == "file"
     assert "OFX" in reject.reason and reject.hint
 
 

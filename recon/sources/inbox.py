@@ -64,15 +64,15 @@ def read_inbox(folder: Path) -> InboxResult:
         try:
             statement = read_statement(path)
         except InputError as exc:
-            log.warning("skipping %s: %s", path.name, exc)
+            log.warning("skipping statement file: %s", exc)  # the error names the file
             rejects.append(Reject(file=path.name, line=exc.line, field=exc.field, value=exc.value,
-                                  reason=exc.reason, hint=exc.hint, kind="rejected"))
+                                  reason=exc.reason, hint=exc.hint, kind="file"))
             continue
         except Exception as exc:  # a parser bug on one file must not cost the night's run
             log.exception("unexpected error reading %s", path.name)
             rejects.append(Reject(file=path.name, reason=f"unexpected error: {exc!r}",
                                   hint="Report this file to the recon maintainers.",
-                                  kind="rejected"))
+                                  kind="file"))
             continue
         log.info("read %s: %d lines, %d dropped or rejected", path.name, len(statement.lines),
                  len(statement.dropped))

@@ -466,7 +466,7 @@ def _warning_reject(text: str, filename: str, line: int | None) -> Reject:
     message = _one_line(str(text))
     lowered = message.lower()
     field = next((f for needle, f in _WARNING_FIELDS.items() if needle in lowered), "STMTRS")
-    return Reject(file=filename, line=line, field=field, reason=message, kind="rejected",
+    return Reject(file=filename, line=line, field=field, reason=message, kind="warning",
                   hint="The statement's header data is incomplete; its lines are still read.")
 
 
