@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from decimal import Decimal
@@ -173,15 +174,33 @@ def test_an_intent_that_never_reached_conta_azul_is_sent_exactly_once(demo, tmp_
         assert len(parcelas_by_description(server)[descricao]["baixas"]) == 1
 
 
-def test_parcela_settled_by_a_person_meanwhile_is_left_alone(demo):
+def settle_by_hand(folder: Path, parcela_id: str, amount: str, conta_id: str) -> None:
+    """What a person does in Conta Azul's UI, done through the API with the company's token."""
+    from recon.config import load_config
+    from recon.pipeline import build_client
+
+    async def go():
+        async with build_client(load_config(folder / "recon.toml")) as client:
+            await client.post(f"/v1/financeiro/eventos-financeiros/parcelas/{parcela_id}/baixa", {
+                "data_pagamento": "2026-11-04", "conta_financeira": conta_id,
+                "composicao_valor": {"valor_bruto": Decimal(amount)}, "observacao": "pago no caixa"})
+
+    asyncio.run(go())
+
+
+def test_parcela_settled_by_a_person_before_the_run_is_left_alone(demo):
     folder, server = demo
-    recon_run(folder, "--dry-run")
-    # Someone settles "Conta de luz" by hand in Conta Azul between two runs.
-    state = json.loads((folder / "contaazul_state.json").read_text(encoding="utf-8"))
-    assert state["parcelas"]
+    luz = parcelas_by_description(server)["Conta de luz"]
+    settle_by_hand(folder, luz["id"], "245.37", server.snapshot()["contas_financeiras"][0]["id"])
     recon_run(folder)
-    posts = [e for e in server.journal if e.method == "POST" and e.path.endswith(BAIXA_SUFFIX)]
-    assert len(posts) == len(EXPECTED_AUTO)
+    [baixa] = parcelas_by_description(server)["Conta de luz"]["baixas"]
+    assert baixa["observacao"] == "pago no caixa"
+    posted_to = {e.path for e in writes(server) if e.method == "POST"}
+    assert sum(luz["id"] in path for path in posted_to) == 1  # only the person's
+    [exceptions] = (folder / "reports").glob("*/exceptions.csv")
+    unmatched = [r["memo"] for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())
+                 if r["kind"] == "unmatched_line"]
+    assert "PAGAMENTO DE TITULO LIGHT" in unmatched
 
 
 def test_revoked_refresh_token_fails_the_run_with_exit_1_and_no_secret_in_output(demo, capsys):
@@ -215,3 +234,34 @@ def test_clean_run_exits_0(demo):
     (inbox / "nubank-2026-11.ofx").write_text(text[:start] + text[end:], encoding="utf-8")
     assert main(["run", "--config", str(folder / "recon.toml"), "--from", "2026-11-05",
                  "--to", "2026-11-05"]) == 0
+
+
+def test_an_overlapping_download_adds_no_line_twice(demo):
+    folder, server = demo
+    inbox = folder / "inbox"
+    (inbox / "itau-2026-11-again.ofx").write_bytes((inbox / "itau-2026-11.ofx").read_bytes())
+    recon_run(folder)
+    with Store(folder / "recon.duckdb") as store:
+        lines = store.query("SELECT count(*) AS n FROM statement_lines")[0]["n"]
+        itau = store.query("SELECT lines_read, lines_new FROM statement_files "
+                           "WHERE file LIKE 'itau-%' ORDER BY file")
+    assert lines == 11  # 9 Itaú + 2 Nubank, as without the copy
+    # whichever copy is read first brings the lines; the other adds none
+    assert sorted((r["lines_read"], r["lines_new"]) for r in itau) == [(9, 0), (9, 9)]
+    assert len([e for e in writes(server) if e.method == "POST"]) == len(EXPECTED_AUTO)
+
+
+def test_a_file_of_an_unknown_account_is_rejected_listing_the_accounts(demo):
+    folder, server = demo
+    inbox = folder / "inbox"
+    text = (inbox / "nubank-2026-11.ofx").read_text(encoding="utf-8")
+    (inbox / "nubank-2026-11.ofx").write_text(text.replace("<ACCTID>98765432", "<ACCTID>11112222"),
+                                              encoding="utf-8")
+    recon_run(folder)
+    [exceptions] = (folder / "reports").glob("*/exceptions.csv")
+    rows = [r for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())
+            if r["file"] == "nubank-2026-11.ofx"]
+    assert [r["kind"] for r in rows] == ["rejected_file"]
+    assert "260/1/11112222 matches no conta financeira" in rows[0]["reason"]
+    assert "Nubank PJ" in rows[0]["hint"] and "[[accounts]]" in rows[0]["hint"]
+    assert parcelas_by_description(server)["Clareamento - parcela 1/2"]["baixas"] == []

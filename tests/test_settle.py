@@ -1,0 +1,112 @@
+"""Write-back details that are hard to provoke through the stand-in: the 409 path, the tags."""
+
+import asyncio
+import json
+from datetime import date
+
+import httpx
+import pytest
+
+from recon.contaazul.client import ContaAzulClient, RetryPolicy
+from recon.contaazul.tokens import TokenFile, Tokens
+from recon.settle import PlannedBaixa, annotate, baixa_body, payment_method, reconciliation_note
+
+PLAN = PlannedBaixa(line_key="abc123", parcela_id="p1", run_id="run1", amount_cents=245037,
+                    data_pagamento=date(2026, 11, 4), conta_financeira_id="c1",
+                    metodo_pagamento="BOLETO_BANCARIO", memo="PAGAMENTO DE TITULO LIGHT",
+                    bank_label="341/1234/567890")
+
+
+class RecordingLedger:
+    def __init__(self):
+        self.moves = []
+
+    def move(self, plan, state, **fields):
+        self.moves.append((state, fields))
+
+
+@pytest.mark.parametrize(("memo", "method"), [
+    ("PIX TRANSF  JOAO SI05/11", "PIX_PAGAMENTO_INSTANTANEO"),
+    ("TED 237.1234COMERCIAL ALVES", "TRANSFERENCIA_BANCARIA"),
+    ("Transferência recebida - 05/11 1234 56789 NOME", "TRANSFERENCIA_BANCARIA"),
+    ("PAGAMENTO DE TÍTULO", "BOLETO_BANCARIO"),
+    ("TAR PACOTE ITAU NOV", None),
+])
+def test_payment_method_from_memo_uses_the_exact_enum(memo, method):
+    assert payment_method(memo) == method
+
+
+def test_baixa_body_is_tagged_and_exact():
+    body = baixa_body(PLAN)
+    assert body["nsu"] == "recon:abc123" and body["observacao"].startswith("recon:abc123")
+    assert str(body["composicao_valor"]["valor_bruto"]) == "2450.37"
+    assert body["data_pagamento"] == "2026-11-04" and body["conta_financeira"] == "c1"
+
+
+def test_note_keeps_what_a_person_wrote():
+    note = reconciliation_note("Cliente pediu recibo", PLAN)
+    assert note.startswith("Cliente pediu recibo\n[recon]")
+    assert "04/11/2026" in note and "R$ 2.450,37" in note and "abc123" in note
+
+
+def test_patch_conflict_rereads_the_versao_and_retries_once(tmp_path):
+    versions = iter([4, 5])
+    patches = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if request.method == "GET":
+            return httpx.Response(200, json={"id": "p1", "versao": next(versions), "status": "QUITADO",
+                                             "nota": "", "baixas": []})
+        patches.append(json.loads(request.content))
+        if len(patches) == 1:
+            return httpx.Response(409, json={"code": 409, "message": "Versão informada para o recurso é inválida"})
+        return httpx.Response(200, json={"versao": 6})
+
+    token_file = TokenFile(tmp_path / "t.json")
+    token_file.write(Tokens(refresh_token="r1"))
+    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
+                             client_secret="s", token_file=token_file, requests_per_second=0,
+                             retry=RetryPolicy(backoff_seconds=0.001),
+                             transport=httpx.MockTransport(handler))
+    ledger = RecordingLedger()
+
+    async def go():
+        async with client:
+            await annotate(ledger, client, PLAN)
+
+    asyncio.run(go())
+    assert [p["versao"] for p in patches] == [4, 5]
+    assert ledger.moves[-1] == ("annotated", {"versao_after": 6, "error": None})
+
+
+def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(tmp_path):
+    from recon.settle import _settle_one
+
+    posts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if request.method == "POST":
+            posts.append(request)
+        return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "QUITADO", "nao_pago": 0,
+                                         "nota": "", "baixas": [{"id": "b0", "observacao": "pago no caixa",
+                                                                 "valor_composicao": {"valor_bruto": 2450.37}}]})
+
+    token_file = TokenFile(tmp_path / "t.json")
+    token_file.write(Tokens(refresh_token="r1"))
+    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
+                             client_secret="s", token_file=token_file, requests_per_second=0,
+                             transport=httpx.MockTransport(handler))
+    ledger = RecordingLedger()
+
+    async def go():
+        async with client:
+            await _settle_one(ledger, client, PLAN)
+
+    asyncio.run(go())
+    assert posts == []
+    state, fields = ledger.moves[-1]
+    assert state == "skipped" and "settled" in fields["error"]
