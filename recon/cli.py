@@ -134,7 +134,7 @@ def configure_logging(verbosity: int) -> None:
     level = {-2: logging.ERROR, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
         verbosity, logging.DEBUG if verbosity > 1 else logging.CRITICAL)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

@@ -265,3 +265,20 @@ def test_a_file_of_an_unknown_account_is_rejected_listing_the_accounts(demo):
     assert "260/1/11112222 matches no conta financeira" in rows[0]["reason"]
     assert "Nubank PJ" in rows[0]["hint"] and "[[accounts]]" in rows[0]["hint"]
     assert parcelas_by_description(server)["Clareamento - parcela 1/2"]["baixas"] == []
+
+
+def test_no_secret_or_token_reaches_logs_output_or_reports_even_at_debug(demo, capsys):
+    folder, server = demo
+    assert main(["-vv", "run", "--config", str(folder / "recon.toml"), "--from",
+                 WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat()]) == 3
+    captured = capsys.readouterr()
+    tokens = json.loads((folder / "tokens.json").read_text())
+    secrets_seen = [
+        (folder / "client_secret").read_text(), tokens["refresh_token"], tokens["access_token"],
+        "demo-refresh-token-0",  # the refresh token the run started with
+    ]
+    reports = "".join(p.read_text(encoding="utf-8") for p in (folder / "reports").rglob("*.*"))
+    for secret in secrets_seen:
+        assert secret not in captured.out + captured.err
+        assert secret not in reports
+    assert "HTTP GET" in captured.err  # the debug log did run
