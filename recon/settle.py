@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -180,6 +180,9 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
         baixa_id = await _post_baixa(ledger, client, plan)
         if baixa_id is None:
             return
+        # Every baixa bumps the parcela's versao by one (observed on the real API).
+        await annotate(ledger, client, plan, known=replace(detail, versao=detail.versao + 1))
+        return
     await annotate(ledger, client, plan)
 
 
@@ -213,10 +216,17 @@ def _ambiguous(exc: ContaAzulError) -> bool:
     return isinstance(exc, ContaAzulTransportError) or (exc.status is not None and exc.status >= 500)
 
 
-async def annotate(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> None:
-    """PATCH the parcela's nota with the reconciliation; one re-read and retry on 409."""
+async def annotate(
+    ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa, known: ParcelaDetail | None = None
+) -> None:
+    """PATCH the parcela's nota with the reconciliation; one re-read and retry on 409.
+
+    `known` is the parcela as we last saw it, with the versao our baixa moved it to:
+    it saves a read on the happy path, and a 409 tells us when it was out of date.
+    """
     for attempt in (1, 2):
-        detail = await api.parcela_detail(client, plan.parcela_id)
+        detail = known if known is not None and attempt == 1 else await api.parcela_detail(
+            client, plan.parcela_id)
         if plan.line_key in detail.nota:
             ledger.move(plan, "annotated", versao_after=detail.versao)
             return

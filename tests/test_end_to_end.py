@@ -74,6 +74,9 @@ def test_run_settles_the_clear_matches_with_one_baixa_and_one_patch_each(demo, c
     assert luz.body["data_pagamento"] == "2026-11-04" and luz.body["conta_financeira"] == itau
     # the PATCH sent the versao the parcela had after its baixa
     assert all(isinstance(e.body.get("versao"), int) for e in patches)
+    # happy path: one read, one baixa, one PATCH per settled parcela
+    detail_reads = [e for e in server.journal if e.method == "GET" and "/parcelas/" in e.path]
+    assert len(detail_reads) == len(EXPECTED_AUTO)
     # nothing ambiguous was written
     for descricao in ("Assinatura mensal", "Aluguel novembro", "Fornecimento de pães - outubro"):
         assert parcelas[descricao]["baixas"] == []
