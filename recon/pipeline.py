@@ -98,6 +98,7 @@ def build_client(config: Config, transport: httpx.AsyncBaseTransport | None = No
         timeout=config.get("contaazul.timeout_seconds"),
         max_concurrency=config.get("contaazul.max_concurrency"),
         requests_per_second=config.get("contaazul.requests_per_second"),
+        requests_per_minute=config.get("contaazul.requests_per_minute"),
         transport=transport,
     )
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from recon.contaazul.pacing import RateLimiter
 from recon.contaazul.tokens import TokenFile, Tokens
 from recon.errors import (
     ContaAzulAuthError,
@@ -49,25 +50,6 @@ class RetryPolicy:
                 pass
         base = min(self.backoff_seconds * (4 ** (attempt - 1)), self.max_delay_seconds)
         return base * random.uniform(0.8, 1.2)
-
-
-class RateLimiter:
-    """At most `per_second` request starts per second, shared by every task of a run."""
-
-    def __init__(self, per_second: float):
-        self._interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self._interval:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
 
 
 def sanitize_url(url: str) -> str:
@@ -106,6 +88,7 @@ class ContaAzulClient:
         timeout: float = 30.0,
         max_concurrency: int = 4,
         requests_per_second: float = 8.0,
+        requests_per_minute: float = 480.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
@@ -116,7 +99,7 @@ class ContaAzulClient:
         self._tokens: Tokens | None = None
         self._refresh_lock = asyncio.Lock()
         self._auth_failure: ContaAzulAuthError | None = None
-        self._limiter = RateLimiter(requests_per_second)
+        self._limiter = RateLimiter(requests_per_second, requests_per_minute)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
