@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from recon.records import ContaFinanceira, Parcela, Reject, StatementLine
+from recon.records import ContaFinanceira, Parcela, Pessoa, Reject, StatementLine
 
 
 def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> pd.DataFrame:
@@ -35,6 +35,11 @@ def parcelas_frame(parcelas: Iterable[Parcela], run_id: str) -> pd.DataFrame:
 def contas_frame(contas: Iterable[ContaFinanceira], run_id: str) -> pd.DataFrame:
     rows = [(run_id, c.id, c.nome, c.codigo_banco, c.agencia, c.numero) for c in contas]
     return pd.DataFrame(rows, columns=["run_id", "id", "nome", "codigo_banco", "agencia", "numero"])
+
+
+def pessoas_frame(pessoas: Iterable[Pessoa], run_id: str) -> pd.DataFrame:
+    rows = [(run_id, p.id, p.nome, p.documento) for p in pessoas]
+    return pd.DataFrame(rows, columns=["run_id", "id", "nome", "documento"])
 
 
 def rejects_frame(rejects: Iterable[Reject], run_id: str) -> pd.DataFrame:

@@ -12,8 +12,6 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from collections.abc import Awaitable
 
 import httpx
 
@@ -22,13 +20,14 @@ from matchers.decide import Thresholds
 from matchers.engine import MatchSettings, match_run
 from recon import load
 from recon.accounts import resolve_conta
+from recon.aio import gather_all
 from recon.config import Config
 from recon.contaazul import api
 from recon.contaazul.client import ContaAzulClient
 from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import InputError, ReconError
-from recon.records import ContaFinanceira, Parcela, ParcelaKind, Reject, StatementFile
+from recon.records import ContaFinanceira, Parcela, ParcelaKind, Pessoa, Reject, StatementFile
 from recon.settle import apply_plan, plan_auto_settlements, resolve_pending
 from recon.sources.inbox import InboxResult, read_inbox
 from recon.store import Store
@@ -137,41 +136,29 @@ async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, 
     before = timedelta(days=config.get("matching.due_window_before_days"))
     after = timedelta(days=config.get("matching.due_window_after_days"))
     due_from, due_to = result.window.start - before, result.window.end + after
-    inbox, contas, receber, pagar = await gather_all(
+    inbox, contas, (receber, clientes), (pagar, fornecedores) = await gather_all(
         asyncio.to_thread(read_inbox, config.path("statements.inbox")),
         api.contas_financeiras(client),
-        api.open_parcelas(client, ParcelaKind.RECEBER, due_from, due_to),
-        api.open_parcelas(client, ParcelaKind.PAGAR, due_from, due_to),
+        _parcelas_and_contacts(client, ParcelaKind.RECEBER, due_from, due_to),
+        _parcelas_and_contacts(client, ParcelaKind.PAGAR, due_from, due_to),
     )
-    _load_erp(store, result.run_id, contas, receber + pagar)
+    _load_erp(store, result.run_id, contas, receber + pagar, clientes + fornecedores)
     _load_statements(store, result, inbox, contas, config)
 
 
-async def gather_all(*awaitables: Awaitable[Any]) -> list[Any]:
-    """Run concurrently; on the first failure cancel the others and wait for them.
-
-    Unlike asyncio.gather, nothing is left running when the error surfaces,
-    so a failed pull never leaves requests in flight behind the run.
-    """
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_as_coroutine(a)) for a in awaitables]
-    except BaseExceptionGroup as group_error:
-        raise _first_leaf(group_error) from None
-    return [task.result() for task in tasks]
+async def _parcelas_and_contacts(
+    client: ContaAzulClient, kind: ParcelaKind, due_from: date, due_to: date
+) -> tuple[list[Parcela], list[Pessoa]]:
+    """Open parcelas, then the CPF/CNPJ of their contacts (PIX and TED memos carry them)."""
+    parcelas = await api.open_parcelas(client, kind, due_from, due_to)
+    contact_ids = [p.contact_id for p in parcelas if p.contact_id]
+    return parcelas, await api.pessoas_by_ids(client, contact_ids)
 
 
-async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def _first_leaf(group_error: BaseExceptionGroup) -> BaseException:
-    first = group_error.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas: list[Parcela]) -> None:
+def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas: list[Parcela],
+              pessoas: list[Pessoa]) -> None:
     store.insert_frame("contas", load.contas_frame(contas, run_id))
+    store.insert_frame("pessoas", load.pessoas_frame({p.id: p for p in pessoas}.values(), run_id))
     store.insert_frame("parcelas", load.parcelas_frame(parcelas, run_id))
 
 

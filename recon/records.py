@@ -113,6 +113,15 @@ class ContaFinanceira:
 
 
 @dataclass(frozen=True, slots=True)
+class Pessoa:
+    """A contact, for the CPF/CNPJ that PIX and TED memos carry."""
+
+    id: str
+    nome: str
+    documento: str | None  # digits only
+
+
+@dataclass(frozen=True, slots=True)
 class Parcela:
     id: str
     kind: ParcelaKind

@@ -42,6 +42,8 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS contas (
         run_id VARCHAR NOT NULL, id VARCHAR NOT NULL, nome VARCHAR, codigo_banco VARCHAR,
         agencia VARCHAR, numero VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS pessoas (
+        run_id VARCHAR NOT NULL, id VARCHAR NOT NULL, nome VARCHAR, documento VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS parcelas (
         run_id VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         descricao VARCHAR, due_on DATE NOT NULL, status VARCHAR NOT NULL,

@@ -202,3 +202,33 @@ def test_json_bodies_carry_decimals_exactly(tmp_path):
     sent = [r for r in fake.requests if r.url.path == "/v1/w"][0]
     assert b'"valor_bruto": 2340.50' in sent.content
     assert json.loads(sent.content)["valor_bruto"] == 2340.5
+
+
+def test_pessoas_are_fetched_by_id_in_chunks_with_repeated_keys(tmp_path):
+    from recon.contaazul import api
+
+    fake = FakeApi()
+    seen_ids: list[list[str]] = []
+
+    def handler(request):
+        if request.url.path == "/v1/pessoas":
+            ids = request.url.params.get_list("ids")
+            seen_ids.append(ids)
+            items = [{"id": i, "nome": f"N{i}", "documento": "12.345.678/0001-90"} for i in ids]
+            return httpx.Response(200, json={"totalItems": len(items), "items": items})
+        return fake(request)
+
+    token_file = TokenFile(tmp_path / "tokens.json")
+    token_file.write(Tokens(refresh_token="rt-0"))
+    client = ContaAzulClient(api_url="https://api.test", token_url="https://api.test/oauth2/token",
+                             client_id="cid", client_secret=SECRET, token_file=token_file,
+                             requests_per_second=0, transport=httpx.MockTransport(handler))
+    wanted = [f"id{n:03d}" for n in range(120)] + ["id000"]
+
+    async def go():
+        async with client:
+            return await api.pessoas_by_ids(client, wanted)
+
+    pessoas = run(go())
+    assert sorted(len(chunk) for chunk in seen_ids) == [20, 50, 50]
+    assert len(pessoas) == 120 and pessoas[0].documento == "12345678000190"

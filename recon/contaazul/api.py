@@ -18,8 +18,10 @@ from recon.contaazul.mapping import (
     list_items,
     parcela_detail_from_json,
     parcela_from_json,
+    pessoa_from_json,
 )
-from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind
+from recon.aio import gather_all
+from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind, Pessoa
 
 PAGE_SIZES = (10, 20, 50, 100, 200, 500, 1000)  # anything else is a 400
 PAGE_SIZE = 1000
@@ -81,6 +83,21 @@ async def open_parcelas(
     params = buscar_params(due_from, due_to, 1, OPEN_STATUSES)
     items = await fetch_pages(client, BUSCAR_PATHS[kind], params)
     return [parcela_from_json(item, kind) for item in items]
+
+
+PESSOAS_PER_REQUEST = 50  # ids go in the query string as repeated keys; keep URLs short
+
+
+def pessoas_params(ids: Sequence[str]) -> dict[str, Any]:
+    return {"ids": list(ids), "pagina": 1, "tamanho_pagina": PAGE_SIZE}
+
+
+async def pessoas_by_ids(client: ContaAzulClient, ids: Sequence[str]) -> list[Pessoa]:
+    """The contacts of the parcelas pulled, in chunks fetched concurrently under the limiter."""
+    unique = sorted(set(ids))
+    chunks = [unique[i:i + PESSOAS_PER_REQUEST] for i in range(0, len(unique), PESSOAS_PER_REQUEST)]
+    pages = await gather_all(*(fetch_pages(client, PESSOAS_PATH, pessoas_params(c)) for c in chunks))
+    return [pessoa_from_json(item) for page in pages for item in page]
 
 
 async def parcela_detail(client: ContaAzulClient, parcela_id: str) -> ParcelaDetail:

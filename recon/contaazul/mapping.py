@@ -19,6 +19,7 @@ from recon.records import (
     ParcelaDetail,
     ParcelaKind,
     ParcelaStatus,
+    Pessoa,
 )
 
 _STATUS_WORDS: dict[str, ParcelaStatus] = {
@@ -120,6 +121,12 @@ def parcela_from_json(item: dict[str, Any], kind: ParcelaKind) -> Parcela:
         contact_name=_opt_text(contact.get("nome")),
         changed_at=parse_api_datetime(item.get("data_alteracao")),
     )
+
+
+def pessoa_from_json(item: dict[str, Any]) -> Pessoa:
+    document = "".join(ch for ch in _text(item.get("documento") or item.get("cpf") or item.get("cnpj"))
+                       if ch.isdigit())
+    return Pessoa(id=str(item["id"]), nome=_text(item.get("nome")), documento=document or None)
 
 
 def baixa_from_json(item: dict[str, Any]) -> Baixa:
