@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from recon import __version__
+from recon.auth_cli import add_auth
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, ReconError
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_demo(commands)
     _add_standin(commands)
+    add_auth(commands)
     return parser
 
 

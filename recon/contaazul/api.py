@@ -28,6 +28,7 @@ PAGE_SIZE = 1000
 
 CONTAS_PATH = "/v1/conta-financeira"
 PESSOAS_PATH = "/v1/pessoas"
+CONNECTED_COMPANY_PATH = "/v1/pessoas/conta-conectada"
 BUSCAR_PATHS = {
     ParcelaKind.RECEBER: "/v1/financeiro/eventos-financeiros/contas-a-receber/buscar",
     ParcelaKind.PAGAR: "/v1/financeiro/eventos-financeiros/contas-a-pagar/buscar",
@@ -98,6 +99,12 @@ async def pessoas_by_ids(client: ContaAzulClient, ids: Sequence[str]) -> list[Pe
     chunks = [unique[i:i + PESSOAS_PER_REQUEST] for i in range(0, len(unique), PESSOAS_PER_REQUEST)]
     pages = await gather_all(*(fetch_pages(client, PESSOAS_PATH, pessoas_params(c)) for c in chunks))
     return [pessoa_from_json(item) for page in pages for item in page]
+
+
+async def connected_company(client: ContaAzulClient) -> dict[str, Any]:
+    """{id_empresa, documento, razao_social, nome_fantasia, ...} of the token's company."""
+    document = await client.get(CONNECTED_COMPANY_PATH)
+    return document if isinstance(document, dict) else {}
 
 
 async def parcela_detail(client: ContaAzulClient, parcela_id: str) -> ParcelaDetail:

@@ -35,8 +35,9 @@ A baixa with a missing required field answers 400 `{"code": 400, "message": "Une
 character ('<' ..."}`: the real API wraps an HTML page; we keep that message in JSON.
 
 Faults (all off by default) are consulted in one place per request, `_injected_fault`. Route
-names for `Faults.fail_next`: token, list_contas, search_receber, search_pagar, get_parcela,
-patch_parcela, create_baixa, list_baixas, get_baixa, delete_baixa, list_pessoas, get_pessoa.
+names for `Faults.fail_next` (the table is standin_routes.ROUTES): token, list_contas,
+search_receber, search_pagar, get_parcela, patch_parcela, create_baixa, list_baixas, get_baixa,
+delete_baixa, list_pessoas, get_pessoa.
 """
 
 from __future__ import annotations
@@ -47,21 +48,20 @@ import copy
 import json
 import logging
 import os
-import re
 import socket
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from recon.contaazul import standin_state as rules
+from recon.contaazul.standin_routes import Request, Route, match_route
 from recon.money import dumps_json
 
 logger = logging.getLogger(__name__)
@@ -93,73 +93,10 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Message
-    body: object | None
-
-
-@dataclass(frozen=True)
 class Reply:
     status: int
     body: object | None = None  # None: empty body; str: raw text; else JSON
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-Action = Callable[[dict, tuple[str, ...], Request], object]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    name: str
-    action: Action
-    writes: bool = False
-    needs_bearer: bool = True
-
-
-def _route(method: str, path: str, name: str, action: Action, **flags: bool) -> Route:
-    return Route(method, re.compile(path), name, action, **flags)
-
-
-EVENTS = "/v1/financeiro/eventos-financeiros"
-ID = "([^/]+)"
-ROUTES = (
-    _route("POST", "/oauth2/token", "token", lambda s, a, r: rules.grant_tokens(
-        s, r.body if isinstance(r.body, dict) else {}, r.headers.get("Authorization")),
-        writes=True, needs_bearer=False),
-    _route("GET", "/v1/conta-financeira", "list_contas",
-           lambda s, a, r: rules.list_contas_financeiras(s, r.query)),
-    _route("GET", f"{EVENTS}/contas-a-receber/buscar", "search_receber",
-           lambda s, a, r: rules.search_parcelas(s, "RECEITA", r.query)),
-    _route("GET", f"{EVENTS}/contas-a-pagar/buscar", "search_pagar",
-           lambda s, a, r: rules.search_parcelas(s, "DESPESA", r.query)),
-    _route("GET", f"{EVENTS}/parcelas/baixa/{ID}", "get_baixa",
-           lambda s, a, r: rules.get_baixa(s, a[0])),
-    _route("DELETE", f"{EVENTS}/parcelas/baixa/{ID}", "delete_baixa",
-           lambda s, a, r: rules.delete_baixa(s, a[0]), writes=True),
-    _route("GET", f"{EVENTS}/parcelas/{ID}/baixa", "list_baixas",
-           lambda s, a, r: rules.list_baixas(s, a[0])),
-    _route("POST", f"{EVENTS}/parcelas/{ID}/baixa", "create_baixa",
-           lambda s, a, r: rules.create_baixa(s, a[0], r.body), writes=True),
-    _route("GET", f"{EVENTS}/parcelas/{ID}", "get_parcela",
-           lambda s, a, r: rules.parcela_detail(s, a[0])),
-    _route("PATCH", f"{EVENTS}/parcelas/{ID}", "patch_parcela",
-           lambda s, a, r: rules.patch_parcela(s, a[0], r.body), writes=True),
-    _route("GET", "/v1/pessoas", "list_pessoas", lambda s, a, r: rules.list_pessoas(s, r.query)),
-    _route("GET", f"/v1/pessoas/{ID}", "get_pessoa", lambda s, a, r: rules.get_pessoa(s, a[0])),
-)
-
-
-def _match_route(method: str, path: str) -> tuple[Route, tuple[str, ...]] | None:
-    for route in ROUTES:
-        found = route.pattern.fullmatch(path)
-        if found and route.method == method:
-            return route, found.groups()
-    return None
 
 
 def load_state(path: Path) -> dict:
@@ -277,7 +214,7 @@ class StandIn:
     # --- one request ---------------------------------------------------------------------
 
     def _dispatch(self, request: Request) -> Reply:
-        found = _match_route(request.method, request.path)
+        found = match_route(request.method, request.path)
         if found is None:
             return Reply(404)
         route, args = found

@@ -16,19 +16,18 @@ is split in three passes over the same text:
 
 Raw blocks and ofxparse transactions are paired in document order, checked by FITID,
 amount and date; anything that does not pair becomes a visible Reject, never a guess.
-ofxparse objects never leave this module.
+ofxparse objects never leave this module. Passes 1 and 3 work on text alone and live in
+recon.sources.ofx_text; this module runs ofxparse, pairs and builds the records.
 """
 
 from __future__ import annotations
 
-import codecs
 import html
 import io
 import logging
 import re
 import sys
 import warnings
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -43,6 +42,19 @@ from recon.errors import InputError
 from recon.money import to_cents
 from recon.records import BankAccount, Reject, StatementFile, StatementLine
 from recon.sources import keys
+from recon.sources.ofx_text import (
+    HINT_FILE,
+    Prepared,
+    RawStatement,
+    RawTrn,
+    for_ofxparse,
+    prepare,
+    scan_statements,
+    tag_value,
+)
+
+# Re-exported: the inbox and the tests reach the text pass through this module.
+from recon.sources.ofx_text import looks_like_ofx, preprocess_ofx  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +63,6 @@ FORMAT = "ofx"
 # of a StatementFile stands for one STMTTRN of the file.
 STATEMENT_FIELDS = frozenset({"BALAMT", "DTASOF", "DTSTART", "DTEND", "CURDEF", "STMTRS"})
 
-_CANONICAL_HEADER = (
-    "OFXHEADER:100\r\nDATA:OFXSGML\r\nVERSION:102\r\nSECURITY:NONE\r\nENCODING:UTF-8\r\n"
-    "CHARSET:NONE\r\nCOMPRESSION:NONE\r\nOLDFILEUID:NONE\r\nNEWFILEUID:NONE\r\n\r\n"
-)
-_OFX_ROOT = re.compile(r"<OFX\s*>", re.I)
-_OFX_MARKERS = re.compile(r"OFXHEADER\s*:|<\?OFX\b|<OFX\s*>", re.I)
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_STATEMENT_OPEN = re.compile(r"<(STMTRS|CCSTMTRS|INVSTMTRS)\s*>", re.I)
-_TRN_OPEN = re.compile(r"<STMTTRN\s*>", re.I)
-_TRN_END = re.compile(r"</STMTTRN\s*>|</BANKTRANLIST\s*>|<STMTTRN\s*>", re.I)
 _BANKTRANLIST = re.compile(r"<BANKTRANLIST\s*>", re.I)
 _AMOUNT_TEXT = re.compile(r"[+-]?[\d.,]*\d[\d.,]*")
 _ESCAPED_LATIN1 = re.compile(r"\\([C-F][0-9A-F])")  # Inter writes CERTID\C3O for CERTIDÃO
@@ -68,117 +70,12 @@ _BALANCE_MEMO = re.compile(r"^(?:SALDO|S A L D O)\b")  # matched on keys.fold_te
 
 _HINT_LINE = ("Check this movement on the bank's site or app; if it is real, download the "
               "statement again or enter it by hand.")
-_HINT_FILE = "Download the statement again from the bank as OFX (also called Money or Quicken)."
 # ofxparse's own messages, mapped to the tag they are about (first match wins).
 _MESSAGE_FIELDS = {"transaction type": "TRNTYPE", "transaction name": "NAME", "transaction amount":
                    "TRNAMT", "fit id": "FITID", "industry code": "SIC", "merchant category": "SIC",
                    "check": "CHECKNUM", "user date": "DTUSER"}
 _WARNING_FIELDS = {"balance amount": "BALAMT", "balance date": "DTASOF", "start date": "DTSTART",
                    "end date": "DTEND", "currency": "CURDEF"}
-
-
-# --- preparing the text ---
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    text: str  # the whole file, decoded: line numbers refer to it
-    body_start: int  # offset of <OFX>
-    encoding: str
-
-
-def looks_like_ofx(data: bytes) -> bool:
-    """Whether the content (not the file name) says OFX/QFX: a header or the <OFX> root."""
-    head, _ = _decode(data[:16384])
-    return bool(_OFX_MARKERS.search(head))
-
-
-def preprocess_ofx(data: bytes, filename: str) -> bytes:
-    """The UTF-8 bytes handed to ofxparse: canonical header + the file from <OFX> on."""
-    return _for_ofxparse(_prepare(data, filename))
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    # A BOM is the only encoding signal trusted: headers and XML declarations lie.
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace"), "utf-16"
-    elif len(data) >= 8 and data[1:64:2].count(0) > 16:
-        return data.decode("utf-16-le", errors="replace"), "utf-16-le"
-    elif len(data) >= 8 and data[0:64:2].count(0) > 16:
-        return data.decode("utf-16-be", errors="replace"), "utf-16-be"
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"  # cp1252 with its 5 undefined bytes
-
-
-def _prepare(data: bytes, filename: str) -> _Prepared:
-    text, encoding = _decode(data)
-    if not text.strip(" \t\r\n\ufeff\x00"):
-        raise InputError("the file is empty", file=filename, hint=_HINT_FILE)
-    root = _OFX_ROOT.search(text)
-    if root is None:
-        raise InputError("not an OFX statement: there is no <OFX> element", file=filename,
-                         hint=_HINT_FILE)
-    return _Prepared(text, root.start(), encoding)
-
-
-def _for_ofxparse(prepared: _Prepared) -> bytes:
-    return (_CANONICAL_HEADER + prepared.text[prepared.body_start :]).encode("utf-8")
-
-
-# --- raw scan ---
-@dataclass(frozen=True, slots=True)
-class _RawTrn:
-    line: int  # 1-based line of <STMTTRN> in the original file
-    text: str  # the block, up to </STMTTRN> or the next <STMTTRN>
-
-    def value(self, tag: str) -> str | None:
-        return _tag_value(self.text, tag)
-
-
-@dataclass(frozen=True, slots=True)
-class _RawStatement:
-    kind: str  # STMTRS | CCSTMTRS | INVSTMTRS
-    start: int
-    line: int
-    text: str
-    trns: tuple[_RawTrn, ...]
-
-
-def _tag_value(text: str, tag: str) -> str | None:
-    """Text right after <TAG>, on its first line: closed or unclosed SGML alike."""
-    found = re.search(rf"<{tag}\s*>([^<]*)", text, re.I)
-    if found is None:
-        return None
-    return _LINE_BREAK.split(found.group(1).lstrip("\r\n"), maxsplit=1)[0]
-
-
-def _scan_statements(prepared: _Prepared) -> list[_RawStatement]:
-    text = prepared.text
-    line_starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
-
-    def line_of(offset: int) -> int:
-        return bisect_right(line_starts, offset)
-
-    opens = list(_STATEMENT_OPEN.finditer(text, prepared.body_start))
-    statements = []
-    for index, opening in enumerate(opens):
-        kind = opening.group(1).upper()
-        end = opens[index + 1].start() if index + 1 < len(opens) else len(text)
-        closing = re.compile(rf"</{kind}\s*>", re.I).search(text, opening.end(), end)
-        end = closing.start() if closing else end
-        trns = []
-        for trn in _TRN_OPEN.finditer(text, opening.end(), end):
-            stop = _TRN_END.search(text, trn.end(), end)
-            block = text[trn.end() : stop.start() if stop else end]
-            trns.append(_RawTrn(line_of(trn.start()), block))
-        body = text[opening.end() : end]
-        statements.append(_RawStatement(kind, opening.start(), line_of(opening.start()),
-                                        body, tuple(trns)))
-    return statements
 
 
 # --- values ---
@@ -264,12 +161,12 @@ def _one_line(message: str) -> str:
 # --- pairing ---
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    raw: _RawTrn | None
+    raw: RawTrn | None
     kept: Any = None  # ofxparse Transaction
     discarded: dict[str, Any] | None = None
 
 
-def _kept_matches(raw: _RawTrn, txn: Any) -> bool:
+def _kept_matches(raw: RawTrn, txn: Any) -> bool:
     amount = parse_amount(raw.value("TRNAMT"))
     return (
         _clean(raw.value("FITID")) == (txn.id or "")
@@ -278,7 +175,7 @@ def _kept_matches(raw: _RawTrn, txn: Any) -> bool:
     )
 
 
-def _discarded_matches(raw: _RawTrn, entry: dict[str, Any]) -> bool:
+def _discarded_matches(raw: RawTrn, entry: dict[str, Any]) -> bool:
     tag = entry.get("content")
     return all(
         _clean(raw.value(field)) == _tag_text(tag, field.lower())
@@ -290,7 +187,7 @@ def _find(items: Sequence[Any], start: int, matches: Callable[[Any], bool]) -> i
     return next((i for i in range(start, len(items)) if matches(items[i])), None)
 
 
-def _align(raws: Sequence[_RawTrn], kept: Sequence[Any], discarded: Sequence[dict[str, Any]]
+def _align(raws: Sequence[RawTrn], kept: Sequence[Any], discarded: Sequence[dict[str, Any]]
            ) -> list[_Entry]:
     """Merge ofxparse's kept and discarded lists back into the file's STMTTRN order.
 
@@ -323,7 +220,7 @@ def _align(raws: Sequence[_RawTrn], kept: Sequence[Any], discarded: Sequence[dic
 
 
 # --- building records ---
-def _no_transaction_list_reason(prepared: _Prepared) -> str:
+def _no_transaction_list_reason(prepared: Prepared) -> str:
     """A statement with balances only is an export choice; one without even those is broken."""
     text = prepared.text.upper()
     if "<LEDGERBAL>" in text or "<BALAMT>" in text:
@@ -335,9 +232,9 @@ def _no_transaction_list_reason(prepared: _Prepared) -> str:
 
 def parse_ofx(data: bytes, filename: str) -> StatementFile:
     """Read one OFX/QFX file's bytes. Raises InputError when nothing in it can be used."""
-    prepared = _prepare(data, filename)
+    prepared = prepare(data, filename)
     document = _run_ofxparse(prepared, filename)
-    raw_statements = _scan_statements(prepared)
+    raw_statements = scan_statements(prepared)
     accounts = _paired_accounts(document, raw_statements, filename)
     if not any(_BANKTRANLIST.search(raw.text) for _, raw in accounts if raw is not None):
         raise InputError(_no_transaction_list_reason(prepared), file=filename,
@@ -370,21 +267,21 @@ def parse_ofx(data: bytes, filename: str) -> StatementFile:
                          dropped=tuple(rejects), period=_period(accounts))
 
 
-def _run_ofxparse(prepared: _Prepared, filename: str) -> Any:
+def _run_ofxparse(prepared: Prepared, filename: str) -> Any:
     try:
         with warnings.catch_warnings():
             # bs4 deprecation noise raised from inside ofxparse; nothing we can act on.
             warnings.simplefilter("ignore", DeprecationWarning)
-            return OfxParser.parse(io.BytesIO(_for_ofxparse(prepared)), fail_fast=False)
+            return OfxParser.parse(io.BytesIO(for_ofxparse(prepared)), fail_fast=False)
     except Exception as exc:  # ofxparse raises bare IndexError/AttributeError on bad structure
         raise InputError(f"the OFX structure cannot be read ({type(exc).__name__}: {exc})",
-                         file=filename, hint=_HINT_FILE) from exc
+                         file=filename, hint=HINT_FILE) from exc
 
 
-def _paired_accounts(document: Any, raws: list[_RawStatement], filename: str
-                     ) -> list[tuple[Any, _RawStatement | None]]:
+def _paired_accounts(document: Any, raws: list[RawStatement], filename: str
+                     ) -> list[tuple[Any, RawStatement | None]]:
     """ofxparse lists bank statements, then card ones; pair each with its raw block by kind."""
-    pairs: list[tuple[Any, _RawStatement | None]] = []
+    pairs: list[tuple[Any, RawStatement | None]] = []
     for account_type, kind in ((AccountType.Bank, "STMTRS"), (AccountType.CreditCard, "CCSTMTRS")):
         ofx_accounts = [a for a in document.accounts if a.type == account_type]
         raw_of_kind = [raw for raw in raws if raw.kind == kind]
@@ -393,7 +290,7 @@ def _paired_accounts(document: Any, raws: list[_RawStatement], filename: str
     if not pairs:
         raise InputError("no bank or credit-card statement in the file", file=filename,
                          hint="Only bank and card statements are read (not investments). "
-                         + _HINT_FILE)
+                         + HINT_FILE)
     # Document order, so lines and keys follow the file as the bank wrote it.
     return sorted(pairs, key=lambda pair: pair[1].start if pair[1] else sys.maxsize)
 
@@ -407,22 +304,11 @@ def _bank_account(ofx_account: Any) -> BankAccount:
 def _judge(entry: _Entry, account: BankAccount, filename: str) -> StatementLine | Reject:
     """One STMTTRN -> a line (keyed later, over the whole file), or a dropped/rejected one."""
     raw, txn, discarded = entry.raw, entry.kept, entry.discarded
-    line = raw.line if raw else None
-    if txn is not None:
-        memo = _memo(txn.payee, txn.memo)
-    else:
-        tag = discarded.get("content") if discarded else None
-        memo = _memo(_tag_text(tag, "name"), _tag_text(tag, "memo"))
+    memo = _entry_memo(entry)
     if memo and _is_balance_line(memo):
-        return Reject(file=filename, line=line, field="MEMO", value=memo, kind="dropped",
-                      reason="balance line, not a transaction")
-
-    def reject(field: str, reason: str, value: str | None = None) -> Reject:
-        if value is None and raw is not None:
-            value = raw.value(field)
-        return Reject(file=filename, line=line, field=field, value=value, reason=reason,
-                      hint=_HINT_LINE, kind="rejected")
-
+        return Reject(file=filename, line=raw.line if raw else None, field="MEMO", value=memo,
+                      kind="dropped", reason="balance line, not a transaction")
+    reject = partial(_rejected, raw, filename)
     if discarded is not None:
         message = _one_line(str(discarded.get("error", "")))
         return reject(_field_at_fault(message, raw), message or "the OFX reader discarded it")
@@ -431,7 +317,30 @@ def _judge(entry: _Entry, account: BankAccount, filename: str) -> StatementLine 
                       "cannot be read", value=txn.id)
     if txn is None:
         return reject("STMTTRN", "the OFX reader skipped this transaction", value=memo or None)
+    return _statement_line(raw, txn, account, memo, filename)
 
+
+def _entry_memo(entry: _Entry) -> str:
+    if entry.kept is not None:
+        return _memo(entry.kept.payee, entry.kept.memo)
+    # A discarded STMTTRN only survives as ofxparse's BeautifulSoup tag.
+    tag = entry.discarded.get("content") if entry.discarded else None
+    return _memo(_tag_text(tag, "name"), _tag_text(tag, "memo"))
+
+
+def _rejected(raw: RawTrn | None, filename: str, field: str, reason: str,
+              value: str | None = None) -> Reject:
+    """A rejected STMTTRN; unless told otherwise, the value shown is the bank's own text."""
+    if value is None and raw is not None:
+        value = raw.value(field)
+    return Reject(file=filename, line=raw.line if raw else None, field=field, value=value,
+                  reason=reason, hint=_HINT_LINE, kind="rejected")
+
+
+def _statement_line(raw: RawTrn, txn: Any, account: BankAccount, memo: str, filename: str
+                    ) -> StatementLine | Reject:
+    """A paired STMTTRN whose amount and date are read from the bank's text, not ofxparse's."""
+    reject = partial(_rejected, raw, filename)
     amount = parse_amount(raw.value("TRNAMT"))
     if amount is None:
         return reject("TRNAMT", "amount is not a number")
@@ -448,7 +357,7 @@ def _judge(entry: _Entry, account: BankAccount, filename: str) -> StatementLine 
                          raw_date=(raw.value("DTPOSTED") or "").strip())
 
 
-def _field_at_fault(message: str, raw: _RawTrn | None) -> str:
+def _field_at_fault(message: str, raw: RawTrn | None) -> str:
     lowered = message.lower()
     for needle, field in _MESSAGE_FIELDS.items():
         if needle in lowered:
@@ -470,8 +379,8 @@ def _warning_reject(text: str, filename: str, line: int | None) -> Reject:
                   hint="The statement's header data is incomplete; its lines are still read.")
 
 
-def _period(accounts: list[tuple[Any, _RawStatement | None]]) -> tuple[date, date] | None:
+def _period(accounts: list[tuple[Any, RawStatement | None]]) -> tuple[date, date] | None:
     raws = [raw for _, raw in accounts if raw is not None]
-    starts = [d for raw in raws if (d := _business_date(_tag_value(raw.text, "DTSTART")))]
-    ends = [d for raw in raws if (d := _business_date(_tag_value(raw.text, "DTEND")))]
+    starts = [d for raw in raws if (d := _business_date(tag_value(raw.text, "DTSTART")))]
+    ends = [d for raw in raws if (d := _business_date(tag_value(raw.text, "DTEND")))]
     return (min(starts), max(ends)) if starts and ends else None
