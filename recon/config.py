@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Request starts per second (the API allows 10/s per connected company)"),
     Setting("contaazul", "requests_per_minute", "RECON_CONTAAZUL_REQUESTS_PER_MINUTE", 480.0, float,
             "Request starts per minute (the API allows 600/min per connected company)"),
+    Setting("settle", "annotate_parcela", "RECON_SETTLE_ANNOTATE_PARCELA", True, bool,
+            "PATCH each settled parcela's nota with the reconciliation (costs 2 more requests each)"),
     Setting("statements", "inbox", "RECON_STATEMENTS_INBOX", "inbox", str,
             "Folder with the bank statement files"),
     Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),

@@ -28,7 +28,7 @@ from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import InputError, ReconError
 from recon.records import ContaFinanceira, Parcela, ParcelaKind, Pessoa, Reject, StatementFile
-from recon.settle import apply_plan, plan_auto_settlements, resolve_pending
+from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
 from recon.sources.inbox import InboxResult, read_inbox
 from recon.store import Store
 from recon.summary import run_counts
@@ -39,6 +39,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_EXCEPTIONS = 3
+
+# Conta Azul's clock and ours may differ a little; look back a bit further than the pull.
+PULL_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +117,18 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
         _start_run(store, result)
         try:
             async with build_client(config) as client:
+                options = SettleOptions(
+                    annotate=config.get("settle.annotate_parcela"),
+                    pulled_since=datetime.now(tz=SAO_PAULO) - PULL_CLOCK_SKEW,
+                    due_window=due_window(config, result.window))
                 await _pull_and_load(store, client, config, result)
                 if not dry_run:
-                    await resolve_pending(store, client)
+                    await resolve_pending(store, client, annotate_confirmed=options.annotate)
                 _select_run_lines(store, result)
                 match_run(store, result.run_id, match_settings(config))
                 plans = plan_auto_settlements(store, result.run_id)
                 if not dry_run:
-                    await apply_plan(store, client, plans)
+                    await apply_plan(store, client, plans, options)
             result.counts.update(run_counts(store, result.run_id))
             result.report_path, result.csv_path = write_reports(
                 store, result.run_id, config.path("report.dir"))
@@ -132,10 +139,15 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
     return result
 
 
-async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, result: RunResult) -> None:
+def due_window(config: Config, window: RunWindow) -> tuple[date, date]:
+    """Due dates of the parcelas a bank line in the window may pay (the API requires one)."""
     before = timedelta(days=config.get("matching.due_window_before_days"))
     after = timedelta(days=config.get("matching.due_window_after_days"))
-    due_from, due_to = result.window.start - before, result.window.end + after
+    return window.start - before, window.end + after
+
+
+async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, result: RunResult) -> None:
+    due_from, due_to = due_window(config, result.window)
     inbox, contas, (receber, clientes), (pagar, fornecedores) = await gather_all(
         asyncio.to_thread(read_inbox, config.path("statements.inbox")),
         api.contas_financeiras(client),

@@ -155,19 +155,51 @@ def find_tagged(detail_baixas: Any, tag: str) -> str | None:
     return None
 
 
-async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa]) -> None:
+@dataclass(frozen=True, slots=True)
+class SettleOptions:
+    """How write-back runs.
+
+    With `annotate` (the default) each parcela costs a read (for its versao),
+    the baixa and the PATCH of its nota. Without it the baixa alone records the
+    reconciliation (its observacao carries the tag and run), and instead of a
+    read per parcela one search every `recheck_every` writes lists what changed
+    in Conta Azul since the pull, so a parcela settled meanwhile is still seen.
+    """
+
+    annotate: bool = True
+    recheck_every: int = 20
+    pulled_since: datetime | None = None  # São Paulo time the pull started
+    due_window: tuple[date, date] | None = None
+
+
+async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa],
+                     options: SettleOptions | None = None) -> None:
     """Settle each planned match in order. Failures are recorded on the row, never raised."""
+    opts = options or SettleOptions()
     ledger = Ledger(store)
-    for plan in plans:
+    changed: set[str] = set()
+    for index, plan in enumerate(plans):
+        if not opts.annotate and index % max(1, opts.recheck_every) == 0:
+            changed = await _changed_since_pull(client, opts)
         ledger.record_intent(plan)
         try:
-            await _settle_one(ledger, client, plan)
+            if opts.annotate or plan.parcela_id in changed:
+                await _settle_one(ledger, client, plan, annotate_after=opts.annotate)
+            else:
+                await _post_baixa(ledger, client, plan)
         except ContaAzulError as exc:
             log.warning("parcela %s: %s", plan.parcela_id, exc)
             ledger.move(plan, "failed", error=str(exc))
 
 
-async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> None:
+async def _changed_since_pull(client: ContaAzulClient, opts: SettleOptions) -> set[str]:
+    if opts.pulled_since is None or opts.due_window is None:
+        raise ValueError("settling without annotation needs pulled_since and due_window")
+    return await api.changed_parcela_ids(client, opts.pulled_since, *opts.due_window)
+
+
+async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
+                      annotate_after: bool = True) -> None:
     detail = await api.parcela_detail(client, plan.parcela_id)
     already = find_tagged(detail.baixas, plan.tag)
     if already:
@@ -178,12 +210,13 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
             ledger.move(plan, "skipped", error=refusal)
             return
         baixa_id = await _post_baixa(ledger, client, plan)
-        if baixa_id is None:
+        if baixa_id is None or not annotate_after:
             return
         # Every baixa bumps the parcela's versao by one (observed on the real API).
         await annotate(ledger, client, plan, known=replace(detail, versao=detail.versao + 1))
         return
-    await annotate(ledger, client, plan)
+    if annotate_after:
+        await annotate(ledger, client, plan)
 
 
 def _refuse_if_changed(detail: ParcelaDetail, plan: PlannedBaixa) -> str:
@@ -242,11 +275,12 @@ async def annotate(
         return
 
 
-async def resolve_pending(store: Store, client: ContaAzulClient) -> int:
+async def resolve_pending(store: Store, client: ContaAzulClient, *, annotate_confirmed: bool = True) -> int:
     """Finish what an earlier run left half done, before anything new is planned."""
     ledger = Ledger(store)
     resolved = 0
-    for row in ledger.rows_in(PENDING_STATES + ("confirmed",)):
+    states = PENDING_STATES + (("confirmed",) if annotate_confirmed else ())
+    for row in ledger.rows_in(states):
         plan = _plan_from_row(store, row)
         try:
             if row["state"] in PENDING_STATES:
@@ -255,7 +289,8 @@ async def resolve_pending(store: Store, client: ContaAzulClient) -> int:
                     ledger.move(row, "abandoned", error="not found in Conta Azul; will be re-planned")
                     continue
                 ledger.move(row, "confirmed", baixa_id=found, error=None)
-            await annotate(ledger, client, plan)
+            if annotate_confirmed:
+                await annotate(ledger, client, plan)
             resolved += 1
         except ContaAzulError as exc:
             log.warning("could not resolve settlement of parcela %s: %s", plan.parcela_id, exc)

@@ -285,3 +285,19 @@ def test_no_secret_or_token_reaches_logs_output_or_reports_even_at_debug(demo, c
         assert secret not in captured.out + captured.err
         assert secret not in reports
     assert "HTTP GET" in captured.err  # the debug log did run
+
+
+def test_without_annotation_each_parcela_costs_one_write_and_no_read(demo, monkeypatch):
+    folder, server = demo
+    monkeypatch.setenv("RECON_SETTLE_ANNOTATE_PARCELA", "false")
+    recon_run(folder)
+    api_calls = [e for e in server.journal if e.path.startswith("/v1/")]
+    settle_calls = [e for e in api_calls if "/parcelas/" in e.path]
+    assert [e.method for e in settle_calls] == ["POST"] * len(EXPECTED_AUTO)
+    changed_checks = [e for e in api_calls if "data_alteracao_de" in e.query]
+    assert len(changed_checks) == 2  # one look at what changed, for receber and pagar
+    for descricao in EXPECTED_AUTO:
+        parcela = parcelas_by_description(server)[descricao]
+        assert len(parcela["baixas"]) == 1 and parcela["nota"] == ""
+    assert recon_run(folder) == 3 and len([e for e in server.journal if e.method == "POST"
+                                           and e.path.startswith("/v1/")]) == len(EXPECTED_AUTO)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import date
 
 import httpx
@@ -110,3 +111,44 @@ def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(
     assert posts == []
     state, fields = ledger.moves[-1]
     assert state == "skipped" and "settled" in fields["error"]
+
+
+def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path):
+    from datetime import datetime, timezone
+
+    from recon.settle import SettleOptions, apply_plan
+    from recon.store import Store
+
+    requests = []
+    other = replace(PLAN, line_key="def456", parcela_id="p2")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append((request.method, request.url.path))
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if request.url.path.endswith("/buscar"):
+            changed = [{"id": "p1"}] if "receber" in request.url.path else []
+            return httpx.Response(200, json={"itens_totais": len(changed), "itens": changed})
+        if request.method == "GET":  # p1 was settled by a person after the pull
+            return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "QUITADO",
+                                             "nao_pago": 0, "nota": "", "baixas": []})
+        return httpx.Response(200, json={"id": "b-new", "versao": 1})
+
+    token_file = TokenFile(tmp_path / "t.json")
+    token_file.write(Tokens(refresh_token="r1"))
+    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
+                             client_secret="s", token_file=token_file, requests_per_second=0,
+                             transport=httpx.MockTransport(handler))
+    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=timezone.utc),
+                            due_window=(date(2026, 9, 1), date(2026, 11, 30)))
+
+    async def go():
+        async with client:
+            with Store(tmp_path / "s.duckdb") as store:
+                await apply_plan(store, client, [PLAN, other], options)
+                return {r["parcela_id"]: r["state"] for r in store.query("SELECT * FROM settlements")}
+
+    states = asyncio.run(go())
+    assert states == {"p1": "skipped", "p2": "confirmed"}
+    posts = [path for method, path in requests if method == "POST" and "/v1/" in path]
+    assert posts == ["/v1/financeiro/eventos-financeiros/parcelas/p2/baixa"]

@@ -8,7 +8,7 @@ OpenAPI files in shared/specs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from recon.contaazul.client import ContaAzulClient
@@ -21,6 +21,7 @@ from recon.contaazul.mapping import (
     pessoa_from_json,
 )
 from recon.aio import gather_all
+from recon.dates import SAO_PAULO
 from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind, Pessoa
 
 PAGE_SIZES = (10, 20, 50, 100, 200, 500, 1000)  # anything else is a 400
@@ -105,6 +106,20 @@ async def connected_company(client: ContaAzulClient) -> dict[str, Any]:
     """{id_empresa, documento, razao_social, nome_fantasia, ...} of the token's company."""
     document = await client.get(CONNECTED_COMPANY_PATH)
     return document if isinstance(document, dict) else {}
+
+
+async def changed_parcela_ids(
+    client: ContaAzulClient, since: datetime, due_from: date, due_to: date
+) -> set[str]:
+    """Ids of parcelas (any status, both kinds) changed in Conta Azul since `since`."""
+    params = {
+        "pagina": 1, "tamanho_pagina": PAGE_SIZE,
+        "data_vencimento_de": due_from.isoformat(), "data_vencimento_ate": due_to.isoformat(),
+        # São Paulo wall time without an offset: a Z or an offset is a 400
+        "data_alteracao_de": since.astimezone(SAO_PAULO).replace(tzinfo=None).isoformat(timespec="seconds"),
+    }
+    pages = await gather_all(*(fetch_pages(client, path, params) for path in BUSCAR_PATHS.values()))
+    return {str(item["id"]) for page in pages for item in page}
 
 
 async def parcela_detail(client: ContaAzulClient, parcela_id: str) -> ParcelaDetail:
