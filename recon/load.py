@@ -11,9 +11,9 @@ from recon.records import ContaFinanceira, Parcela, Pessoa, Reject, StatementLin
 
 def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> pd.DataFrame:
     rows = [
-        (l.line_key, l.source_file, l.source_line, l.account.bank_code, l.account.branch,
-         l.account.number, conta_id, l.posted_on, l.amount_cents, l.memo, l.fitid, run_id)
-        for l in lines
+        (ln.line_key, ln.source_file, ln.source_line, ln.account.bank_code, ln.account.branch,
+         ln.account.number, conta_id, ln.posted_on, ln.amount_cents, ln.memo, ln.fitid, run_id)
+        for ln in lines
     ]
     frame = pd.DataFrame(rows, columns=[
         "line_key", "file", "source_line", "bank_code", "branch", "account_number",

@@ -27,7 +27,7 @@ from recon.contaazul.client import ContaAzulClient
 from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import InputError, ReconError
-from recon.records import ContaFinanceira, Parcela, ParcelaKind, Pessoa, Reject, StatementFile
+from recon.records import BankAccount, ContaFinanceira, Parcela, ParcelaKind, Pessoa, Reject, StatementFile
 from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
 from recon.sources.inbox import InboxResult, read_inbox
 from recon.store import Store
@@ -190,16 +190,18 @@ def _load_statements(
             continue
         new = sum(
             store.insert_frame("statement_lines", load.lines_frame(
-                [l for l in statement.lines if l.account == account], conta_id, result.run_id),
+                [ln for ln in statement.lines if ln.account == account], conta_id, result.run_id),
                 ignore_existing=True)
             for account, conta_id in conta_ids.items())
         _record_file(store, result.run_id, statement.path, statement, "ok", lines_new=new)
     store.insert_frame("rejects", load.rejects_frame(rejects, result.run_id))
 
 
-def _contas_of(statement: StatementFile, contas: list[ContaFinanceira], config: Config) -> dict:
+def _contas_of(
+    statement: StatementFile, contas: list[ContaFinanceira], config: Config
+) -> dict[BankAccount, str]:
     name = Path(statement.path).name
-    accounts = statement.accounts or tuple({l.account for l in statement.lines})
+    accounts = statement.accounts or tuple({ln.account for ln in statement.lines})
     return {account: resolve_conta(name, account, contas, config.accounts) for account in accounts}
 
 

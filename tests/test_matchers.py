@@ -57,7 +57,7 @@ def test_clear_match_is_automatic():
 
 
 def test_same_amount_collision_without_names_goes_to_review_never_guessed():
-    pairs = [ScoredPair(l, p, 0.6, True) for l in ("l1", "l2") for p in ("p1", "p2", "p3")]
+    pairs = [ScoredPair(line, p, 0.6, True) for line in ("l1", "l2") for p in ("p1", "p2", "p3")]
     decisions = decide(["l1", "l2"], pairs, LIMITS)
     assert {d.decision for d in decisions} == {"review"}
     assert len({d.parcela_id for d in decisions}) == 2  # suggestions never share a parcela

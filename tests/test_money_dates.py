@@ -1,5 +1,5 @@
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from decimal import Decimal
 
 import pytest
@@ -53,6 +53,6 @@ def test_api_datetimes_without_zone_are_sao_paulo_and_any_fraction_length():
 
 def test_yesterday_is_taken_in_sao_paulo_not_utc():
     # 01:30 UTC on the 2nd is still 22:30 of the 1st in São Paulo.
-    now = datetime(2026, 11, 2, 1, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)
     assert yesterday_sao_paulo(now) == date(2026, 10, 31)
     assert now.astimezone(SAO_PAULO).date() == date(2026, 11, 1)

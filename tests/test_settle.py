@@ -3,7 +3,7 @@
 import asyncio
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, UTC
 
 import httpx
 import pytest
@@ -114,7 +114,7 @@ def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(
 
 
 def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from recon.settle import SettleOptions, apply_plan
     from recon.store import Store
@@ -139,7 +139,7 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
     client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
                              client_secret="s", token_file=token_file, requests_per_second=0,
                              transport=httpx.MockTransport(handler))
-    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=timezone.utc),
+    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
                             due_window=(date(2026, 9, 1), date(2026, 11, 30)))
 
     async def go():

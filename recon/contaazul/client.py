@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from recon.contaazul.pacing import RateLimiter
-from recon.contaazul.tokens import TokenFile, Tokens
+from recon.contaazul.tokens import TokenFile, Tokens, tokens_from_response
 from recon.errors import (
     ContaAzulAuthError,
     ContaAzulConflict,
@@ -243,8 +242,4 @@ class ContaAzulClient:
                                      status=response.status_code)
         document = response.json()
         log.info("access token refreshed; new refresh token stored")
-        return Tokens(
-            refresh_token=str(document["refresh_token"]),
-            access_token=str(document["access_token"]),
-            expires_at=time.time() + float(document.get("expires_in", 3600)),
-        )
+        return tokens_from_response(document)

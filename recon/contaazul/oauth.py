@@ -13,7 +13,6 @@ import html
 import logging
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from recon.contaazul.client import error_message, sanitize_url
-from recon.contaazul.tokens import TokenFile, Tokens
+from recon.contaazul.tokens import TokenFile, Tokens, tokens_from_response
 from recon.errors import ContaAzulAuthError, ContaAzulTransportError
 
 log = logging.getLogger(__name__)
@@ -125,10 +124,7 @@ def _token_request(token_url: str, client_id: str, client_secret: str, data: dic
         raise ContaAzulAuthError(
             f"{error_message(response)}. Run `recon auth login` again.", method="POST",
             url=sanitize_url(token_url), status=response.status_code)
-    document = response.json()
-    return Tokens(refresh_token=str(document["refresh_token"]),
-                  access_token=str(document["access_token"]),
-                  expires_at=time.time() + float(document.get("expires_in", 3600)))
+    return tokens_from_response(response.json())
 
 
 def login(*, authorize_base: str, token_url: str, client_id: str, client_secret: str,

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from recon.errors import ConfigError, ContaAzulAuthError
 
-REFRESH_AHEAD_SECONDS = 60  # refresh a little before expiry so no call goes out with a dying token
+# Refresh a little before expiry so no call goes out with a dying token: a minute,
+# or a tenth of the token's life when it is short (as in tests).
+REFRESH_AHEAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +30,23 @@ class Tokens:
     refresh_token: str
     access_token: str = ""
     expires_at: float = 0.0  # epoch seconds
+    lifetime: float = 3600.0  # seconds the access token was issued for
 
     def access_is_fresh(self, now: float | None = None) -> bool:
         moment = time.time() if now is None else now
-        return bool(self.access_token) and moment < self.expires_at - REFRESH_AHEAD_SECONDS
+        ahead = min(REFRESH_AHEAD_SECONDS, self.lifetime / 10)
+        return bool(self.access_token) and moment < self.expires_at - ahead
 
     def __repr__(self) -> str:  # never show a token in a traceback or log
         return f"Tokens(expires_at={self.expires_at!r}, access_token=***, refresh_token=***)"
+
+
+def tokens_from_response(document: dict) -> Tokens:
+    """The token endpoint's answer; the refresh token in it replaces ours from now on."""
+    lifetime = float(document.get("expires_in", 3600))
+    return Tokens(refresh_token=str(document["refresh_token"]),
+                  access_token=str(document["access_token"]),
+                  expires_at=time.time() + lifetime, lifetime=lifetime)
 
 
 class TokenFile:
@@ -59,6 +71,7 @@ class TokenFile:
             refresh_token=str(document["refresh_token"]),
             access_token=str(document.get("access_token", "")),
             expires_at=float(document.get("expires_at", 0.0)),
+            lifetime=float(document.get("lifetime", 3600.0)),
         )
 
     def write(self, tokens: Tokens) -> None:
@@ -69,6 +82,7 @@ class TokenFile:
                 "refresh_token": tokens.refresh_token,
                 "access_token": tokens.access_token,
                 "expires_at": tokens.expires_at,
+                "lifetime": tokens.lifetime,
             }
         )
         fd, tmp_name = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
