@@ -32,12 +32,12 @@ def prepare_demo_folder(out: Path, fixtures: Path) -> Path:
     shutil.copytree(fixtures, out)
     state = load_state(out / STATE_FILE)
     client_id, client_secret = next(iter(state["clients"].items()))
-    _write_private(out / "client_secret", client_secret)
+    write_private(out / "client_secret", client_secret)
     TokenFile(out / "tokens.json").write(Tokens(refresh_token=state["refresh_tokens"][0]))
     return out / STATE_FILE
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -23,7 +23,7 @@ from recon.accounts import resolve_conta
 from recon.aio import gather_all
 from recon.config import Config
 from recon.contaazul import api
-from recon.contaazul.client import ContaAzulClient
+from recon.contaazul.client import ContaAzulClient, RetryPolicy
 from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import InputError, ReconError
@@ -101,6 +101,10 @@ def build_client(config: Config, transport: httpx.AsyncBaseTransport | None = No
         max_concurrency=config.get("contaazul.max_concurrency"),
         requests_per_second=config.get("contaazul.requests_per_second"),
         requests_per_minute=config.get("contaazul.requests_per_minute"),
+        retry=RetryPolicy(
+            max_attempts=config.get("contaazul.retry_attempts"),
+            backoff_seconds=config.get("contaazul.retry_backoff_seconds"),
+            max_delay_seconds=config.get("contaazul.retry_max_delay_seconds")),
         transport=transport,
     )
 

@@ -37,7 +37,7 @@ RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 4
+    max_attempts: int = 5
     backoff_seconds: float = 0.5
     max_delay_seconds: float = 8.0
 
