@@ -15,10 +15,15 @@ record per line, so a person can inspect it while the server runs:
 
     clients                   {"<client_id>": "<client_secret>"}
     refresh_tokens            ["<token>", ...]  currently valid; single use, rotated on refresh
-    auth_codes                ["<code>", ...]   optional; single-use authorization codes
+    rotated_refresh_tokens    {"<used token>": "<its successor>"}  for reuse detection
+    auth_codes                [{code, client_id, redirect_uri, expires_at}, ...]  single use,
+                              180 s, made by GET /oauth2/authorize; a bare "<code>" string is a
+                              seeded code bound to nothing that never expires
     access_tokens             {"<token>": "<expiry, ISO 8601 UTC>"}  issued tokens
-    access_token_ttl_seconds  3600
+    access_token_ttl_seconds  3600 (a fraction such as 1.5 is honoured)
     today                     optional "YYYY-MM-DD"; else the real São Paulo date
+    empresa                   optional {id_empresa, documento, razao_social, nome_fantasia,
+                                data_fundacao, email} for /v1/pessoas/conta-conectada
     contas_financeiras        [{id, nome, banco, codigo_banco, agencia, numero, tipo, ativo,
                                 conta_padrao, possui_config_boleto_bancario}]
     pessoas                   [{id, nome, documento, email, tipo_pessoa, perfis, ativo}]
@@ -34,10 +39,15 @@ record per line, so a person can inspect it while the server runs:
 A baixa with a missing required field answers 400 `{"code": 400, "message": "Unexpected
 character ('<' ..."}`: the real API wraps an HTML page; we keep that message in JSON.
 
-Faults (all off by default) are consulted in one place per request, `_injected_fault`. Route
-names for `Faults.fail_next` (the table is standin_routes.ROUTES): token, list_contas,
+GET /oauth2/authorize approves at once (the person "logs in" instantly) and answers 302 to
+`redirect_uri?code=...&state=...`, for `recon auth login` against the stand-in.
+
+Faults (all off by default, standin_faults.Faults) are decided by one FaultInjector per server:
+429s (storm, per-second and per-minute sliding windows), `fail_next`, random 5xx on reads,
+baixas that land but answer 504, latency. `StandIn.stats` counts what was answered. Route names
+for `Faults.fail_next` (the table is standin_routes.ROUTES): authorize, token, list_contas,
 search_receber, search_pagar, get_parcela, patch_parcela, create_baixa, list_baixas, get_baixa,
-delete_baixa, list_pessoas, get_pessoa.
+delete_baixa, conta_conectada, list_pessoas, get_pessoa.
 """
 
 from __future__ import annotations
@@ -51,36 +61,24 @@ import os
 import socket
 import tempfile
 import threading
-import time
-from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from recon.contaazul import standin_state as rules
-from recon.contaazul.standin_routes import Request, Route, match_route
+from recon.contaazul.standin_faults import INTERNAL_ERROR, FaultInjector, Faults, Stats
+from recon.contaazul.standin_routes import Redirect, Reply, Request, Route, match_route
 from recon.money import dumps_json
+
+__all__ = ["Faults", "JournalEntry", "Reply", "StandIn", "Stats", "load_state", "main",
+           "render_state"]
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR = {
-    "code": 500,
-    "message": "Ocorreu um erro inesperado no servidor. Tente novamente mais tarde.",
-}
-# The real 429 body is not established (notes §8); Retry-After is our choice, to be honoured.
-RATE_LIMITED = {"code": 429, "message": "Too Many Requests"}
 SECRET_FORM_FIELDS = frozenset({"client_secret", "refresh_token", "code"})
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Misbehaviour to inject; every knob defaults to off."""
-
-    rate_limit_per_second: float | None = None  # /v1 routes; past it: 429, `Retry-After: 1`
-    fail_next: Mapping[str, int] = field(default_factory=dict)  # route name -> next N get 500
+BAD_REQUEST = Reply(400, {"code": 400, "message": "Requisição inválida."})
 
 
 @dataclass(frozen=True)
@@ -90,13 +88,6 @@ class JournalEntry:
     query: dict[str, list[str]]
     body: object | None  # parsed JSON, or the form dict with secrets redacted
     status: int
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: object | None = None  # None: empty body; str: raw text; else JSON
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_state(path: Path) -> dict:
@@ -155,10 +146,8 @@ class StandIn:
         self._state = rules.with_defaults(loaded)
         self._lock = threading.Lock()
         self._address = (host, port)
-        self.faults = faults or Faults()
-        self._fault_lock = threading.Lock()
-        self._fail_counts = dict(self.faults.fail_next)
-        self._recent: deque[float] = deque()
+        self._faults = FaultInjector(faults or Faults())
+        self.stats = Stats()
         self.journal: list[JournalEntry] = []
         self._journal_lock = threading.Lock()
         self._server: _Server | None = None
@@ -170,6 +159,7 @@ class StandIn:
         if self._server is not None:
             raise RuntimeError("the stand-in is already running")
         self._server = _Server(self._address, self)
+        self._faults.server_started()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
             name="contaazul-standin", daemon=True)
@@ -204,6 +194,11 @@ class StandIn:
         return self.base_url
 
     @property
+    def faults(self) -> Faults:
+        """Fixed for the server's life: the injector's counters and windows start from it."""
+        return self._faults.faults
+
+    @property
     def token_url(self) -> str:
         return f"{self.base_url}/oauth2/token"
 
@@ -213,63 +208,68 @@ class StandIn:
 
     # --- one request ---------------------------------------------------------------------
 
+    def _serve(self, request: Request) -> Reply:
+        reply = self._dispatch(request)
+        # Journal before answering: a client that got its reply must find the entry.
+        self._record(request, reply)
+        self._faults.delay()  # the "network": no lock is held while sleeping
+        return reply
+
     def _dispatch(self, request: Request) -> Reply:
         found = match_route(request.method, request.path)
         if found is None:
             return Reply(404)
         route, args = found
-        injected = self._injected_fault(route)
+        injected = self._faults.before(route)
         if injected is not None:
             return injected
         try:
-            with self._lock:
-                if route.needs_bearer:
-                    rules.authorize(self._state, request.headers.get("Authorization"))
-                payload = route.action(self._state, args, request)
-                if route.writes:
-                    self._persist()
+            payload = self._apply(route, args, request)
         except rules.ApiError as refusal:
             return Reply(refusal.status, refusal.body)
         except Exception:
             logger.exception("stand-in: %s %s failed", request.method, request.path)
             return Reply(500, INTERNAL_ERROR)
+        if isinstance(payload, Redirect):
+            return Reply(302, None, {"Location": payload.location})
+        if self._faults.lands_ambiguously(route):
+            self.stats.add("ambiguous_writes")
+            return Reply(504)  # stored and saved, but the client never learns it
         return Reply(200, payload)
 
-    def _injected_fault(self, route: Route) -> Reply | None:
-        """The one place faults are decided; a faulted request never touches the state."""
-        with self._fault_lock:
-            if self._fail_counts.get(route.name, 0) > 0:
-                self._fail_counts[route.name] -= 1
-                return Reply(500, INTERNAL_ERROR)
-            if route.needs_bearer and self._over_rate_limit():
-                return Reply(429, RATE_LIMITED, {"Retry-After": "1"})
-        return None
-
-    def _over_rate_limit(self) -> bool:
-        """Sliding one-second window over the requests that were let through."""
-        limit = self.faults.rate_limit_per_second
-        if limit is None:
-            return False
-        now = time.monotonic()
-        while self._recent and now - self._recent[0] >= 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= limit:
-            return True
-        self._recent.append(now)
-        return False
+    def _apply(self, route: Route, args: tuple[str, ...], request: Request) -> object:
+        with self._lock:
+            try:
+                if route.needs_bearer:
+                    rules.authorize(self._state, request.headers.get("Authorization"))
+                return route.action(self._state, args, request, self.faults)
+            finally:
+                # Also after a refusal: refusing a reused refresh token may revoke another.
+                if route.writes:
+                    self._persist()
 
     def _persist(self) -> None:
         if self._state_path is not None:
             _write_atomically(self._state_path, render_state(self._state))
 
-    def _record(self, request: Request, status: int) -> None:
+    def _record(self, request: Request, reply: Reply) -> None:
         body = request.body
-        if isinstance(body, dict) and request.path == "/oauth2/token":
+        is_token = request.path == "/oauth2/token"
+        if isinstance(body, dict) and is_token:
             body = {k: "<redacted>" if k in SECRET_FORM_FIELDS else v for k, v in body.items()}
-        entry = JournalEntry(request.method, request.path, request.query, body, status)
+        entry = JournalEntry(request.method, request.path, request.query, body, reply.status)
         with self._journal_lock:
             self.journal.append(entry)
-        logger.info("stand-in: %s %s -> %d", request.method, request.path, status)
+        self.stats.count_reply(reply.status)
+        if is_token and isinstance(request.body, dict):
+            self._count_grant(request.body.get("grant_type"), reply)
+        logger.info("stand-in: %s %s -> %d", request.method, request.path, reply.status)
+
+    def _count_grant(self, grant_type: object, reply: Reply) -> None:
+        if reply.status == 200 and grant_type == "refresh_token":
+            self.stats.add("refreshes")
+        elif isinstance(reply.body, dict) and reply.body.get("error") == "invalid_grant":
+            self.stats.add("invalid_grants")
 
 
 class _Server(ThreadingHTTPServer):
@@ -310,15 +310,14 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        standin = self.server.standin
         try:
             request = self._read_request()
         except ValueError:  # a Content-Length that is not a number
-            self._send(Reply(400, {"code": 400, "message": "Requisição inválida."}))
+            standin.stats.count_reply(BAD_REQUEST.status)
+            self._send(BAD_REQUEST)
             return
-        reply = self.server.standin._dispatch(request)
-        # Journal before answering: a client that got its reply must find the entry.
-        self.server.standin._record(request, reply.status)
-        self._send(reply)
+        self._send(standin._serve(request))
 
     do_POST = do_PATCH = do_DELETE = do_PUT = do_GET
 

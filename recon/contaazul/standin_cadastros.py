@@ -45,6 +45,22 @@ def list_pessoas(state: dict, query: Query) -> dict:
     return {"totalItems": len(rows), "items": page or None}
 
 
+# The company behind every token when the state names none: one stand-in, one company.
+DEFAULT_EMPRESA = {
+    "id_empresa": "e0000000-0000-4000-8000-00000000000e",
+    "documento": "11222333000181",
+    "razao_social": "Empresa Demonstração Ltda",
+    "nome_fantasia": "Empresa Demo",
+    "data_fundacao": "2015-03-01",
+    "email": "financeiro@empresa-demo.example",
+}
+
+
+def connected_company(state: dict) -> dict:
+    """GET /v1/pessoas/conta-conectada: the state's "empresa", its missing keys defaulted."""
+    return {**DEFAULT_EMPRESA, **copy.deepcopy(state.get("empresa") or {})}
+
+
 def get_pessoa(state: dict, pessoa_id: str) -> dict:
     pessoa = find_by_id(state["pessoas"], pessoa_id)
     if pessoa is None:

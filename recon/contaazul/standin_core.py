@@ -62,8 +62,8 @@ def with_defaults(state: dict) -> dict:
     """Fill the optional keys so the rules can index them directly."""
     for key in ("refresh_tokens", "contas_financeiras", "pessoas", "parcelas", "auth_codes"):
         state.setdefault(key, [])
-    state.setdefault("clients", {})
-    state.setdefault("access_tokens", {})
+    for key in ("clients", "access_tokens", "rotated_refresh_tokens"):
+        state.setdefault(key, {})
     state.setdefault("access_token_ttl_seconds", 3600)
     return state
 
