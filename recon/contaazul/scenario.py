@@ -82,11 +82,16 @@ def build_scenario(parcelas: int, paid: int, *, seed: int = 7, contacts: int | N
              "pessoas": people, "parcelas": rows}
     paid_rows = rows[:paid]
     names = {p["id"]: p["nome"] for p in people}
-    ofx = statement_ofx([(date.fromisoformat(r["data_vencimento"]) + timedelta(days=rng.randrange(0, 2)),
+    ofx = statement_ofx([(_paid_on(rng, date.fromisoformat(r["data_vencimento"]), window[1]),
                           r["valor"], f"PIX RECEBIDO - {names[r['contato_id']].upper()}")
                          for r in paid_rows], window)
     return Scenario(state=state, ofx=ofx, window=window,
                     paid={r["id"]: r["valor"] for r in paid_rows})
+
+
+def _paid_on(rng: random.Random, due: date, last_day: date) -> date:
+    """On the due date or a day after, but inside the statement's period."""
+    return min(due + timedelta(days=rng.randrange(0, 2)), last_day)
 
 
 def statement_ofx(lines: list[tuple[date, Decimal, str]], window: tuple[date, date]) -> bytes:
