@@ -44,14 +44,18 @@ def score_candidates(frame: pd.DataFrame, tolerance_pct: float) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=columns)
     rows = []
-    for row in frame.itertuples(index=False):
+    for line_key, parcela_id, diff, open_cents, lag, memo, contact, descricao in zip(
+        frame["line_key"], frame["parcela_id"], frame["amount_diff_cents"].astype(int),
+        frame["open_cents"].astype(int), frame["lag_days"].astype(int), frame["memo"],
+        frame["contact_name"], frame["descricao"], strict=True,
+    ):
         scores = Scores(
-            amount=amount_score(int(row.amount_diff_cents), int(row.open_cents), tolerance_pct),
-            date=date_score(int(row.lag_days)),
-            name=name_score(row.memo, row.contact_name, row.descricao),
+            amount=amount_score(diff, open_cents, tolerance_pct),
+            date=date_score(lag),
+            name=name_score(memo, contact, descricao),
         )
-        rows.append((row.line_key, row.parcela_id, int(row.amount_diff_cents), int(row.lag_days),
-                     scores.amount, scores.date, scores.name, scores.total))
+        rows.append((line_key, parcela_id, diff, lag, scores.amount, scores.date, scores.name,
+                     scores.total))
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -8,6 +8,7 @@ it; comparing names with that noise left in makes every PIX look alike.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from recon.sources.keys import fold_text
 
@@ -38,6 +39,7 @@ _SPACES = re.compile(r"\s+")
 _COMPANY_SUFFIX = re.compile(r"\b(LTDA|ME|EPP|EIRELI|S\.?A|S/A|CIA)\b\.?")
 
 
+@lru_cache(maxsize=1 << 16)  # a run scores each memo and name against many candidates
 def clean_memo(memo: str) -> str:
     """'PIX RECEBIDO - JOAO DA SILVA 12/03' -> 'JOAO DA SILVA'."""
     text = fold_text(memo)
@@ -45,6 +47,7 @@ def clean_memo(memo: str) -> str:
     return _tidy(_NOISE.sub(" ", text))
 
 
+@lru_cache(maxsize=1 << 16)
 def clean_name(name: str | None) -> str:
     """Contact or description text in the same form as clean_memo's output."""
     if not name:
