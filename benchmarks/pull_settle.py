@@ -11,16 +11,18 @@ Reports requests made, 429s received, wall time against the floor
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
+import subprocess
+import sys
 import platform
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from recon.config import load_config
 from recon.contaazul.scenario import build_scenario, write_scenario
-from recon.contaazul.standin import Faults, StandIn
 from recon.pipeline import RunWindow, run
 
 SERVER_LIMIT = 10.0  # requests per second, what the real API allows per connected company
@@ -33,36 +35,49 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         state_path = write_scenario(folder, scenario)
-        faults = Faults(rate_limit_per_second=SERVER_LIMIT, rate_limit_per_minute=SERVER_LIMIT * 60)
-        with StandIn(state_path=state_path, faults=faults) as server:
-            environ = {**os.environ,
-                       "RECON_CONTAAZUL_API_URL": server.api_url,
-                       "RECON_CONTAAZUL_TOKEN_URL": server.token_url,
-                       "RECON_CONTAAZUL_REQUESTS_PER_SECOND": str(CLIENT_RATE),
-                       "RECON_CONTAAZUL_REQUESTS_PER_MINUTE": str(CLIENT_RATE * 60),
-                       "RECON_SETTLE_ANNOTATE_PARCELA": "false" if args.lean else "true"}
-            config = load_config(folder / "recon.toml", environ=environ)
+        stats_path = folder / "stats.json"
+        server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("standin_process.py")), "--state",
+             str(state_path), "--limit", str(SERVER_LIMIT), "--stats-out", str(stats_path)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            base_url = server.stdout.readline().split()[1]
+            config = load_config(folder / "recon.toml", environ=client_environ(base_url, args.lean))
             began = time.perf_counter()
             result = run(config, RunWindow(*scenario.window))
             wall = time.perf_counter() - began
-            report(args, server, result.counts, wall, scenario)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        report(args, json.loads(stats_path.read_text()), result.counts, wall, scenario)
 
 
-def report(args, server: StandIn, counts: dict, wall: float, scenario) -> None:
-    journal = list(server.journal)
-    statuses = Counter(e.status for e in journal)
-    writes_phase = [e for e in journal if "/parcelas/" in e.path or "data_alteracao_de" in e.query]
-    baixas = {p["id"]: len(p["baixas"]) for p in server.snapshot()["parcelas"]}
-    exactly_once = all(baixas[pid] == 1 for pid in scenario.paid)
-    floor = len(journal) / SERVER_LIMIT
-    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"scenario: {args.parcelas} parcelas, {args.paid} paid, lean={args.lean}")
-    print(f"requests: {len(journal)} (429s: {statuses.get(429, 0)}, 5xx: "
-          f"{sum(n for s, n in statuses.items() if s >= 500)})")
-    print(f"wall: {wall:.1f} s; floor (requests / {SERVER_LIMIT:g} per s): {floor:.1f} s; "
-          f"ratio {wall / floor:.3f}")
-    print(f"settled: {counts.get('settled')} of {args.paid}; exactly once: {exactly_once}; "
-          f"requests per settled parcela: {len(writes_phase) / max(1, counts.get('settled', 0)):.2f}")
+def client_environ(base_url: str, lean: bool) -> dict[str, str]:
+    return {**os.environ,
+            "RECON_CONTAAZUL_API_URL": base_url,
+            "RECON_CONTAAZUL_TOKEN_URL": f"{base_url}/oauth2/token",
+            "RECON_CONTAAZUL_REQUESTS_PER_SECOND": str(CLIENT_RATE),
+            "RECON_CONTAAZUL_REQUESTS_PER_MINUTE": str(CLIENT_RATE * 60),
+            "RECON_SETTLE_ANNOTATE_PARCELA": "false" if lean else "true"}
+
+
+def report(args, server: dict, counts: dict, wall: float, scenario) -> None:
+    journal = server["journal"]
+    statuses = server["stats"]["statuses"]
+    api_requests = [e for e in journal if e["path"].startswith("/v1/")]
+    write_phase = [e for e in api_requests if "/parcelas/" in e["path"] or e["changed_check"]]
+    exactly_once = all(server["tagged"][pid] == 1 for pid in scenario.paid)
+    floor = len(api_requests) / SERVER_LIMIT
+    settled = counts.get("settled", 0)
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    print(f"scenario: {args.parcelas} parcelas, {args.paid} paid, annotate={not args.lean}")
+    print(f"API requests: {len(api_requests)} (+{len(journal) - len(api_requests)} token); "
+          f"429s: {statuses.get('429', 0)}; 5xx: {sum(n for s, n in statuses.items() if int(s) >= 500)}")
+    print(f"wall: {wall:.1f} s; floor (API requests / {SERVER_LIMIT:g} per s): {floor:.1f} s; "
+          f"wall/floor {wall / floor:.3f}")
+    print(f"settled: {settled} of {args.paid}; exactly once: {exactly_once}; "
+          f"requests per settled parcela: {len(write_phase) / max(1, settled):.2f}")
 
 
 def parse_args() -> argparse.Namespace:

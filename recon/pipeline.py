@@ -123,6 +123,7 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
             async with build_client(config) as client:
                 options = SettleOptions(
                     annotate=config.get("settle.annotate_parcela"),
+                    concurrency=config.get("contaazul.max_concurrency"),
                     pulled_since=datetime.now(tz=SAO_PAULO) - PULL_CLOCK_SKEW,
                     due_window=due_window(config, result.window))
                 await _pull_and_load(store, client, config, result)

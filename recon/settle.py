@@ -9,12 +9,14 @@ parcela's baixas for that tag before anything is sent again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from recon.aio import gather_all
 from recon.contaazul import api
 from recon.contaazul.client import ContaAzulClient
 from recon.dates import SAO_PAULO
@@ -168,19 +170,31 @@ class SettleOptions:
 
     annotate: bool = True
     recheck_every: int = 20
+    concurrency: int = 4  # parcelas settled at once; the client's limiter paces the requests
     pulled_since: datetime | None = None  # São Paulo time the pull started
     due_window: tuple[date, date] | None = None
 
 
 async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa],
                      options: SettleOptions | None = None) -> None:
-    """Settle each planned match in order. Failures are recorded on the row, never raised."""
+    """Settle the planned matches, several parcelas at a time (each parcela appears once).
+
+    Failures are recorded on the ledger row, never raised.
+    """
     opts = options or SettleOptions()
     ledger = Ledger(store)
-    changed: set[str] = set()
-    for index, plan in enumerate(plans):
-        if not opts.annotate and index % max(1, opts.recheck_every) == 0:
-            changed = await _changed_since_pull(client, opts)
+    slots = asyncio.Semaphore(max(1, opts.concurrency))
+    batch_size = len(plans) if opts.annotate else max(1, opts.recheck_every)
+    for start in range(0, len(plans), max(1, batch_size)):
+        batch = plans[start:start + batch_size]
+        changed = set() if opts.annotate else await _changed_since_pull(client, opts)
+        await gather_all(*(_settle_guarded(ledger, client, plan, opts, changed, slots)
+                           for plan in batch))
+
+
+async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
+                          opts: SettleOptions, changed: set[str], slots: asyncio.Semaphore) -> None:
+    async with slots:
         ledger.record_intent(plan)
         try:
             if opts.annotate or plan.parcela_id in changed:

@@ -232,3 +232,42 @@ def test_pessoas_are_fetched_by_id_in_chunks_with_repeated_keys(tmp_path):
     pessoas = run(go())
     assert sorted(len(chunk) for chunk in seen_ids) == [20, 50, 50]
     assert len(pessoas) == 120 and pessoas[0].documento == "12345678000190"
+
+
+@pytest.mark.parametrize(
+    ("exists", "announced", "expected_requests"),
+    [
+        (2345, 2345, 3),  # honest total: three pages, asked for at once after the first
+        (3000, 3000, 3),  # exact multiple: no extra empty page
+        (999, 999, 1),
+        (2500, 1500, 3),  # total too low: counting full pages carries on
+        (1200, 5000, 5),  # total too high: the empty pages end it
+    ],
+)
+def test_pagination_counts_items_and_survives_wrong_totals(tmp_path, exists, announced, expected_requests):
+    from recon.contaazul import api
+
+    fake = FakeApi()
+    pages_asked: list[int] = []
+
+    def handler(request):
+        if request.url.path == "/v1/list":
+            page, size = int(request.url.params["pagina"]), int(request.url.params["tamanho_pagina"])
+            pages_asked.append(page)
+            chunk = [{"id": n} for n in range((page - 1) * size, min(page * size, exists))]
+            return httpx.Response(200, json={"itens_totais": announced, "itens": chunk})
+        return fake(request)
+
+    token_file = TokenFile(tmp_path / "tokens.json")
+    token_file.write(Tokens(refresh_token="rt-0"))
+    client = ContaAzulClient(api_url="https://api.test", token_url="https://api.test/oauth2/token",
+                             client_id="cid", client_secret=SECRET, token_file=token_file,
+                             requests_per_second=0, transport=httpx.MockTransport(handler))
+
+    async def go():
+        async with client:
+            return await api.fetch_pages(client, "/v1/list", {"tamanho_pagina": 1000})
+
+    items = run(go())
+    assert sorted(item["id"] for item in items) == list(range(exists))
+    assert len(pages_asked) == expected_requests

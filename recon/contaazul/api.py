@@ -53,17 +53,35 @@ def buscar_params(due_from: date, due_to: date, page: int, statuses: Sequence[st
 
 
 async def fetch_pages(client: ContaAzulClient, path: str, params: dict[str, Any]) -> list[Any]:
-    """All items of a paginated list. Stops by counting items, which the API gets right."""
-    items: list[Any] = []
-    page = 1
-    while True:
-        document = await client.get(path, params={**params, "pagina": page})
-        page_items = list_items(document)
-        items.extend(page_items)
-        total = _total(document)
-        if len(page_items) < int(params["tamanho_pagina"]) or (total is not None and len(items) >= total):
-            return items
+    """All items of a paginated list.
+
+    The first page's total tells how many pages there are, and those are asked
+    for at once (the shared limiter paces them); then counting the items
+    received decides whether to go on page by page, because some endpoints
+    were seen to miscount their totals.
+    """
+    size = int(params["tamanho_pagina"])
+    first = await client.get(path, params={**params, "pagina": 1})
+    items = list_items(first)
+    total = _total(first)
+    if len(items) < size:
+        return items
+    announced = -(-total // size) if total else 1
+    rest = await gather_all(*(client.get(path, params={**params, "pagina": page})
+                              for page in range(2, announced + 1)))
+    for document in rest:
+        items.extend(list_items(document))
+    page = announced
+    last_count = len(list_items(rest[-1])) if rest else len(items)
+    # A full last page means more may follow, unless the count matches the total exactly.
+    while last_count == size and (total is None or len(items) != total):
         page += 1
+        extra = list_items(await client.get(path, params={**params, "pagina": page}))
+        items.extend(extra)
+        last_count = len(extra)
+        if not extra:
+            break
+    return items
 
 
 def _total(document: Any) -> int | None:

@@ -63,22 +63,43 @@ MONEY_FILTER = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
 # --- searching ---------------------------------------------------------------------------
 
 
+_SEARCHES: dict[tuple, tuple[list[dict], dict]] = {}  # one run's page requests share a search
+
+
 def search_parcelas(state: dict, tipo: str, query: Query) -> dict:
     """`.../contas-a-receber/buscar` (RECEITA) and `.../contas-a-pagar/buscar` (DESPESA)."""
     pagina, size = page_window(query, required=True)
     filters = _search_filters(query, tipo)
     today = business_today(state)
-    rows = [
-        p for p in state["parcelas"]
-        if p["tipo"] == tipo and derive_status(p, today) != "CANCELADO"
-        and all(keep(p, today) for keep in filters)
-    ]
-    rows.sort(key=lambda p: (p["data_vencimento"], p["id"]))
+    rows, totals = _matching_rows(state, tipo, query, filters, today)
     return {
         "itens_totais": len(rows),
         "itens": [_list_item(state, p, today) for p in page_of(rows, pagina, size)],
-        "totais": _search_totals(rows, today),
+        "totais": totals,
     }
+
+
+def _matching_rows(state: dict, tipo: str, query: Query, filters: list[Filter],
+                   today: date) -> tuple[list[dict], dict]:
+    """Filtered, sorted rows and totals, reused by the other pages of the same search.
+
+    The key holds every parcela's versao (each write bumps one), so any change
+    in the state makes a new search; without this a 20-page pull of 20,000
+    parcelas would filter and total them 20 times.
+    """
+    criteria = tuple(sorted((k, tuple(v)) for k, v in query.items() if k != "pagina"))
+    key = (id(state), tipo, criteria, today, tuple(p["versao"] for p in state["parcelas"]))
+    if key not in _SEARCHES:
+        rows = [
+            p for p in state["parcelas"]
+            if p["tipo"] == tipo and derive_status(p, today) != "CANCELADO"
+            and all(keep(p, today) for keep in filters)
+        ]
+        rows.sort(key=lambda p: (p["data_vencimento"], p["id"]))
+        if len(_SEARCHES) >= 4:  # receber and pagar of one run; older searches are dropped
+            _SEARCHES.clear()
+        _SEARCHES[key] = (rows, _search_totals(rows, today))
+    return _SEARCHES[key]
 
 
 def _search_filters(query: Query, tipo: str) -> list[Filter]:
