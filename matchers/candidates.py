@@ -4,6 +4,8 @@ A bank line only meets parcelas of its own direction (credits with contas a
 receber, debits with contas a pagar), whose open amount is within the
 tolerance, and whose due date falls in a one-sided window around the bank
 date: payments mostly arrive after the due date, rarely long before it.
+Only exact amounts can settle automatically, so inexact candidates are
+capped per line (closest amount first): they only feed the review queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class Blocking:
     due_window_before_days: int
     due_window_after_days: int
     amount_tolerance_pct: float
+    max_inexact_per_line: int = 25
 
 
 def candidates_sql(blocking: Blocking) -> str:
@@ -40,5 +43,12 @@ def candidates_sql(blocking: Blocking) -> str:
         WHERE r.run_id = $run_id
           AND p.parcela_id NOT IN (
               SELECT parcela_id FROM settlements WHERE state IN {SETTLED_STATES!r})
+        -- Exact amounts are all kept; of the merely close ones only the closest few per
+        -- line, so a large ledger with dense amounts cannot flood the scorer.
+        QUALIFY amount_diff_cents = 0
+             OR row_number() OVER (
+                    PARTITION BY l.line_key, amount_diff_cents = 0
+                    ORDER BY abs(amount_diff_cents) / p.open_cents, abs(lag_days), p.parcela_id
+                ) <= {int(blocking.max_inexact_per_line)}
         ORDER BY l.line_key, p.parcela_id
     """

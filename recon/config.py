@@ -70,6 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Parcelas due up to this many days after a bank line are candidates"),
     Setting("matching", "amount_tolerance_pct", "RECON_MATCHING_AMOUNT_TOLERANCE_PCT", 5.0, float,
             "Largest amount difference (%) that still makes a candidate"),
+    Setting("matching", "max_inexact_candidates", "RECON_MATCHING_MAX_INEXACT_CANDIDATES", 25, int,
+            "Inexact-amount candidates kept per bank line (closest first); exact ones are all kept"),
     Setting("matching", "auto_threshold", "RECON_MATCHING_AUTO_THRESHOLD", 0.9, float,
             "Score at or above which a match may settle automatically"),
     Setting("matching", "review_threshold", "RECON_MATCHING_REVIEW_THRESHOLD", 0.5, float,

@@ -81,6 +81,7 @@ def match_settings(config: Config) -> MatchSettings:
             due_window_before_days=config.get("matching.due_window_before_days"),
             due_window_after_days=config.get("matching.due_window_after_days"),
             amount_tolerance_pct=config.get("matching.amount_tolerance_pct"),
+            max_inexact_per_line=config.get("matching.max_inexact_candidates"),
         ),
         thresholds=Thresholds(
             auto=config.get("matching.auto_threshold"),

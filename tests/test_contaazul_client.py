@@ -110,7 +110,7 @@ def test_invalid_grant_says_to_connect_again_and_never_shows_secrets(tmp_path):
     with pytest.raises(ContaAzulAuthError) as caught:
         run(go())
     message = str(caught.value)
-    assert "connect the company again" in message
+    assert "run `recon auth login` again" in message
     assert SECRET not in message and "revoked" not in message
 
 

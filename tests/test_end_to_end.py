@@ -211,7 +211,7 @@ def test_revoked_refresh_token_fails_the_run_with_exit_1_and_no_secret_in_output
     (folder / "tokens.json").write_text(json.dumps({"refresh_token": "revoked-long-ago"}))
     assert recon_run(folder) == 1
     err = capsys.readouterr().err
-    assert "connect the company again" in err
+    assert "run `recon auth login` again" in err
     assert "revoked-long-ago" not in err and "demo-secret" not in err
     with Store(folder / "recon.duckdb") as store:
         [run] = store.query("SELECT status, exit_code FROM runs")

@@ -116,3 +116,23 @@ def test_blocking_sql_respects_direction_amount_and_one_sided_window(tmp_path):
     blocking = Blocking(due_window_before_days=60, due_window_after_days=10, amount_tolerance_pct=5.0)
     pairs = {(r["line_key"], r["parcela_id"]) for r in store.query(candidates_sql(blocking), {"run_id": "r"})}
     assert pairs == {("credit", "rec-on-time"), ("credit", "rec-close-amount"), ("debit", "pag-on-time")}
+
+
+def test_inexact_candidates_are_capped_per_line_but_exact_ones_never_are(tmp_path):
+    store = Store(tmp_path / "t.duckdb")
+    store.insert_frame("statement_lines", pd.DataFrame(
+        [("l1", "f", 1, None, None, None, "c", date(2026, 11, 10), 100000, "PIX", None, "r")],
+        columns=["line_key", "file", "source_line", "bank_code", "branch", "account_number",
+                 "conta_financeira_id", "posted_on", "amount_cents", "memo", "fitid", "first_run_id"]))
+    store.insert_frame("run_lines", pd.DataFrame({"run_id": ["r"], "line_key": ["l1"]}))
+    parcelas = [(f"exact-{n}", 100000) for n in range(30)] + [(f"close-{n:02d}", 100000 + 10 * (n + 1))
+                                                              for n in range(40)]
+    store.insert_frame("parcelas", pd.DataFrame(
+        [("r", pid, "receber", "", date(2026, 11, 10), "open", cents, 0, cents, None, None)
+         for pid, cents in parcelas],
+        columns=["run_id", "parcela_id", "kind", "descricao", "due_on", "status", "total_cents",
+                 "paid_cents", "open_cents", "contact_id", "contact_name"]))
+    blocking = Blocking(60, 10, 5.0, max_inexact_per_line=5)
+    found = {r["parcela_id"] for r in store.query(candidates_sql(blocking), {"run_id": "r"})}
+    assert {p for p in found if p.startswith("exact")} == {f"exact-{n}" for n in range(30)}
+    assert {p for p in found if p.startswith("close")} == {f"close-{n:02d}" for n in range(5)}

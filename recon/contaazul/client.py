@@ -235,7 +235,7 @@ class ContaAzulClient:
             ) from None
         if response.status_code != 200:
             message = error_message(response)
-            hint = (" The refresh token is no longer valid: connect the company again."
+            hint = (" The refresh token is no longer valid: run `recon auth login` again."
                     if "invalid_grant" in response.text else "")
             raise ContaAzulAuthError(message + hint, method="POST",
                                      url=sanitize_url(self._token_url),

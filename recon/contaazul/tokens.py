@@ -60,8 +60,8 @@ class TokenFile:
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ContaAzulAuthError(
-                f"no token file at {self.path}: connect the company first "
-                "(write its refresh token there, see README 'Connecting a company')"
+                f"no token file at {self.path}: connect the company first with "
+                "`recon auth login` (or `recon auth import` on a headless server)"
             ) from exc
         except json.JSONDecodeError as exc:
             raise ConfigError(f"token file {self.path} is not valid JSON") from exc
