@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
-import platform
 import tempfile
 import time
 from pathlib import Path

@@ -11,6 +11,7 @@ capped per line (closest amount first): they only feed the review queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 SETTLED_STATES = ("confirmed", "annotated")
 
@@ -37,7 +38,7 @@ def candidates_sql(blocking: Blocking) -> str:
          AND p.kind = CASE WHEN l.amount_cents > 0 THEN 'receber' ELSE 'pagar' END
          AND p.open_cents > 0
          AND abs(abs(l.amount_cents) - p.open_cents) * 100
-             <= p.open_cents * {float(blocking.amount_tolerance_pct)!r}
+             <= p.open_cents * {Decimal(str(blocking.amount_tolerance_pct))}
          AND p.due_on BETWEEN l.posted_on - INTERVAL {int(blocking.due_window_before_days)} DAY
                           AND l.posted_on + INTERVAL {int(blocking.due_window_after_days)} DAY
         WHERE r.run_id = $run_id

@@ -28,7 +28,7 @@ def match_run(store: Store, run_id: str, settings: MatchSettings) -> list[Decisi
     line_keys = [row["line_key"] for row in store.query(
         "SELECT line_key FROM run_lines WHERE run_id = $run_id", {"run_id": run_id})]
     pairs = [
-        ScoredPair(row.line_key, row.parcela_id, float(row.score), int(row.amount_diff_cents) == 0)
+        ScoredPair(row.line_key, row.parcela_id, row.score, int(row.amount_diff_cents) == 0)
         for row in scored.itertuples(index=False)
     ]
     decisions = decide(line_keys, pairs, settings.thresholds)

@@ -27,7 +27,15 @@ from recon.contaazul.client import ContaAzulClient, RetryPolicy
 from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import InputError, ReconError
-from recon.records import BankAccount, ContaFinanceira, Parcela, ParcelaKind, Pessoa, Reject, StatementFile
+from recon.records import (
+    BankAccount,
+    ContaFinanceira,
+    Parcela,
+    ParcelaKind,
+    Pessoa,
+    Reject,
+    StatementFile,
+)
 from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
 from recon.sources.inbox import InboxResult, read_inbox
 from recon.store import Store

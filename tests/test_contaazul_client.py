@@ -10,7 +10,12 @@ import pytest
 
 from recon.contaazul.client import ContaAzulClient, RetryPolicy
 from recon.contaazul.tokens import TokenFile, Tokens
-from recon.errors import ContaAzulAuthError, ContaAzulConflict, ContaAzulError, ContaAzulTransportError
+from recon.errors import (
+    ContaAzulAuthError,
+    ContaAzulConflict,
+    ContaAzulError,
+    ContaAzulTransportError,
+)
 
 SECRET = "client-secret-never-shown"
 

@@ -3,7 +3,7 @@
 import asyncio
 import json
 from dataclasses import replace
-from datetime import date, UTC
+from datetime import UTC, date
 
 import httpx
 import pytest

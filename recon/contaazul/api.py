@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from recon.aio import gather_all
 from recon.contaazul.client import ContaAzulClient
 from recon.contaazul.mapping import (
     baixa_from_json,
@@ -20,7 +21,6 @@ from recon.contaazul.mapping import (
     parcela_from_json,
     pessoa_from_json,
 )
-from recon.aio import gather_all
 from recon.dates import SAO_PAULO
 from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind, Pessoa
 

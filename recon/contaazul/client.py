@@ -44,7 +44,8 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
             try:
-                return min(float(retry_after), self.max_delay_seconds)
+                # delay-seconds is a whole number (RFC 9110); an HTTP-date falls back to backoff
+                return min(int(retry_after), self.max_delay_seconds)
             except ValueError:
                 pass
         base = min(self.backoff_seconds * (4 ** (attempt - 1)), self.max_delay_seconds)

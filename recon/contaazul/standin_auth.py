@@ -13,6 +13,7 @@ import base64
 import binascii
 import secrets
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from recon.contaazul.standin_core import ApiError, Query
@@ -147,7 +148,8 @@ def _issue_tokens(state: dict) -> dict:
     # A fractional TTL (tests that watch tokens expire mid-run) is honoured, not truncated.
     ttl = state["access_token_ttl_seconds"]
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    expiry = datetime.now(UTC) + timedelta(seconds=float(ttl))
+    # Decimal keeps a fractional test TTL (1.5 s) exact down to the microsecond.
+    expiry = datetime.now(UTC) + timedelta(microseconds=int(Decimal(str(ttl)) * 1_000_000))
     state["access_tokens"][access] = expiry.isoformat()
     state["refresh_tokens"].append(refresh)
     expires_in = int(ttl) if ttl == int(ttl) else ttl

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from recon.errors import ConfigError, ContaAzulAuthError
@@ -29,8 +30,8 @@ REFRESH_AHEAD_SECONDS = 60.0
 class Tokens:
     refresh_token: str
     access_token: str = ""
-    expires_at: float = 0.0  # epoch seconds
-    lifetime: float = 3600.0  # seconds the access token was issued for
+    expires_at: int = 0  # epoch seconds
+    lifetime: int = 3600  # seconds the access token was issued for
 
     def access_is_fresh(self, now: float | None = None) -> bool:
         moment = time.time() if now is None else now
@@ -41,12 +42,17 @@ class Tokens:
         return f"Tokens(expires_at={self.expires_at!r}, access_token=***, refresh_token=***)"
 
 
+def whole_seconds(value: object) -> int:
+    """A duration or an epoch time from JSON, in whole seconds (a token's life needs no more)."""
+    return int(Decimal(str(value)))
+
+
 def tokens_from_response(document: dict) -> Tokens:
     """The token endpoint's answer; the refresh token in it replaces ours from now on."""
-    lifetime = float(document.get("expires_in", 3600))
+    lifetime = whole_seconds(document.get("expires_in", 3600))
     return Tokens(refresh_token=str(document["refresh_token"]),
                   access_token=str(document["access_token"]),
-                  expires_at=time.time() + lifetime, lifetime=lifetime)
+                  expires_at=int(time.time()) + lifetime, lifetime=lifetime)
 
 
 class TokenFile:
@@ -70,8 +76,8 @@ class TokenFile:
         return Tokens(
             refresh_token=str(document["refresh_token"]),
             access_token=str(document.get("access_token", "")),
-            expires_at=float(document.get("expires_at", 0.0)),
-            lifetime=float(document.get("lifetime", 3600.0)),
+            expires_at=whole_seconds(document.get("expires_at", 0)),
+            lifetime=whole_seconds(document.get("lifetime", 3600)),
         )
 
     def write(self, tokens: Tokens) -> None:

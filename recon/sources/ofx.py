@@ -31,8 +31,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from functools import partial
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from ofxparse import OfxParser
@@ -42,19 +42,20 @@ from recon.errors import InputError
 from recon.money import to_cents
 from recon.records import BankAccount, Reject, StatementFile, StatementLine
 from recon.sources import keys
-from recon.sources.ofx_text import (
+
+# Re-exported: the inbox and the tests reach the text pass through this module.
+from recon.sources.ofx_text import (  # noqa: F401
     HINT_FILE,
     Prepared,
     RawStatement,
     RawTrn,
     for_ofxparse,
+    looks_like_ofx,
     prepare,
+    preprocess_ofx,
     scan_statements,
     tag_value,
 )
-
-# Re-exported: the inbox and the tests reach the text pass through this module.
-from recon.sources.ofx_text import looks_like_ofx, preprocess_ofx  # noqa: F401
 
 log = logging.getLogger(__name__)
 
