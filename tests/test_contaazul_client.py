@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
+from support import TEST_SECRET, mock_client
 
-from recon.contaazul.client import ContaAzulClient, RetryPolicy
-from recon.contaazul.tokens import TokenFile, Tokens
+from recon.contaazul.tokens import TokenFile
 from recon.errors import (
     ContaAzulAuthError,
     ContaAzulConflict,
@@ -17,7 +17,7 @@ from recon.errors import (
     ContaAzulTransportError,
 )
 
-SECRET = "client-secret-never-shown"
+SECRET = TEST_SECRET
 
 
 class FakeApi:
@@ -49,14 +49,8 @@ class FakeApi:
 
 
 def make_client(tmp_path, fake, refresh_token="rt-0", **tokens):
-    token_file = TokenFile(tmp_path / "tokens.json")
-    token_file.write(Tokens(refresh_token=refresh_token, **tokens))
-    return ContaAzulClient(
-        api_url="https://api.test", token_url="https://api.test/oauth2/token",
-        client_id="cid", client_secret=SECRET, token_file=token_file,
-        retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001, max_delay_seconds=0.01),
-        requests_per_second=0, transport=httpx.MockTransport(fake),
-    ), token_file
+    client = mock_client(tmp_path, fake, refresh_token=refresh_token, **tokens)
+    return client, TokenFile(tmp_path / "tokens.json")
 
 
 def run(coro):
@@ -223,11 +217,7 @@ def test_pessoas_are_fetched_by_id_in_chunks_with_repeated_keys(tmp_path):
             return httpx.Response(200, json={"totalItems": len(items), "items": items})
         return fake(request)
 
-    token_file = TokenFile(tmp_path / "tokens.json")
-    token_file.write(Tokens(refresh_token="rt-0"))
-    client = ContaAzulClient(api_url="https://api.test", token_url="https://api.test/oauth2/token",
-                             client_id="cid", client_secret=SECRET, token_file=token_file,
-                             requests_per_second=0, transport=httpx.MockTransport(handler))
+    client = mock_client(tmp_path, handler)
     wanted = [f"id{n:03d}" for n in range(120)] + ["id000"]
 
     async def go():
@@ -263,11 +253,7 @@ def test_pagination_counts_items_and_survives_wrong_totals(tmp_path, exists, ann
             return httpx.Response(200, json={"itens_totais": announced, "itens": chunk})
         return fake(request)
 
-    token_file = TokenFile(tmp_path / "tokens.json")
-    token_file.write(Tokens(refresh_token="rt-0"))
-    client = ContaAzulClient(api_url="https://api.test", token_url="https://api.test/oauth2/token",
-                             client_id="cid", client_secret=SECRET, token_file=token_file,
-                             requests_per_second=0, transport=httpx.MockTransport(handler))
+    client = mock_client(tmp_path, handler)
 
     async def go():
         async with client:

@@ -7,9 +7,8 @@ from datetime import UTC, date
 
 import httpx
 import pytest
+from support import mock_client, token_response
 
-from recon.contaazul.client import ContaAzulClient, RetryPolicy
-from recon.contaazul.tokens import TokenFile, Tokens
 from recon.settle import PlannedBaixa, annotate, baixa_body, payment_method, reconciliation_note
 
 PLAN = PlannedBaixa(line_key="abc123", parcela_id="p1", run_id="run1", amount_cents=245037,
@@ -55,8 +54,8 @@ def test_patch_conflict_rereads_the_versao_and_retries_once(tmp_path):
     patches = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth2/token":
-            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if (granted := token_response(request)) is not None:
+            return granted
         if request.method == "GET":
             return httpx.Response(200, json={"id": "p1", "versao": next(versions), "status": "QUITADO",
                                              "nota": "", "baixas": []})
@@ -65,12 +64,7 @@ def test_patch_conflict_rereads_the_versao_and_retries_once(tmp_path):
             return httpx.Response(409, json={"code": 409, "message": "Versão informada para o recurso é inválida"})
         return httpx.Response(200, json={"versao": 6})
 
-    token_file = TokenFile(tmp_path / "t.json")
-    token_file.write(Tokens(refresh_token="r1"))
-    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
-                             client_secret="s", token_file=token_file, requests_per_second=0,
-                             retry=RetryPolicy(backoff_seconds=0.001),
-                             transport=httpx.MockTransport(handler))
+    client = mock_client(tmp_path, handler)
     ledger = RecordingLedger()
 
     async def go():
@@ -88,19 +82,15 @@ def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(
     posts = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth2/token":
-            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if (granted := token_response(request)) is not None:
+            return granted
         if request.method == "POST":
             posts.append(request)
         return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "QUITADO", "nao_pago": 0,
                                          "nota": "", "baixas": [{"id": "b0", "observacao": "pago no caixa",
                                                                  "valor_composicao": {"valor_bruto": 2450.37}}]})
 
-    token_file = TokenFile(tmp_path / "t.json")
-    token_file.write(Tokens(refresh_token="r1"))
-    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
-                             client_secret="s", token_file=token_file, requests_per_second=0,
-                             transport=httpx.MockTransport(handler))
+    client = mock_client(tmp_path, handler)
     ledger = RecordingLedger()
 
     async def go():
@@ -124,8 +114,8 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append((request.method, request.url.path))
-        if request.url.path == "/oauth2/token":
-            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r2", "expires_in": 3600})
+        if (granted := token_response(request)) is not None:
+            return granted
         if request.url.path.endswith("/buscar"):
             changed = [{"id": "p1"}] if "receber" in request.url.path else []
             return httpx.Response(200, json={"itens_totais": len(changed), "itens": changed})
@@ -134,11 +124,7 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
                                              "nao_pago": 0, "nota": "", "baixas": []})
         return httpx.Response(200, json={"id": "b-new", "versao": 1})
 
-    token_file = TokenFile(tmp_path / "t.json")
-    token_file.write(Tokens(refresh_token="r1"))
-    client = ContaAzulClient(api_url="https://x", token_url="https://x/oauth2/token", client_id="c",
-                             client_secret="s", token_file=token_file, requests_per_second=0,
-                             transport=httpx.MockTransport(handler))
+    client = mock_client(tmp_path, handler)
     options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
                             due_window=(date(2026, 9, 1), date(2026, 11, 30)))
 
