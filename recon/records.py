@@ -89,15 +89,29 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
+class Balance:
+    """A balance the bank states: at the end of business day `on` (closing), or before the
+    first movement of `on` (opening). Used to prove a statement has no gap."""
+
+    account: BankAccount
+    on: date
+    cents: int
+    kind: str  # "opening" | "closing"
+
+
+@dataclass(frozen=True, slots=True)
 class StatementFile:
     """One parsed statement file: its lines, what was dropped, and what it is."""
 
     path: str
-    format: str
+    format: str  # "ofx" | "csv" | "cnab240"
     accounts: tuple[BankAccount, ...]
     lines: tuple[StatementLine, ...]
     dropped: tuple[Reject, ...] = ()
     period: tuple[date, date] | None = None
+    balances: tuple[Balance, ...] = ()
+    bank: str | None = None  # bank name or code as detected ("Itaú", "341", ...)
+    layout: str | None = None  # CSV layout or CNAB variant used
 
 
 @dataclass(frozen=True, slots=True)
