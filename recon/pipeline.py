@@ -19,25 +19,22 @@ from matchers.candidates import Blocking
 from matchers.decide import Thresholds
 from matchers.engine import MatchSettings, match_run
 from recon import load
-from recon.accounts import resolve_conta
 from recon.aio import gather_all
 from recon.config import Config
 from recon.contaazul import api
 from recon.contaazul.client import ContaAzulClient, RetryPolicy
 from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
-from recon.errors import InputError, ReconError
+from recon.errors import ReconError
+from recon.ingest import load_statements, record_gaps
 from recon.records import (
-    BankAccount,
     ContaFinanceira,
     Parcela,
     ParcelaKind,
     Pessoa,
-    Reject,
-    StatementFile,
 )
 from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
-from recon.sources.inbox import InboxResult, read_inbox
+from recon.sources.inbox import read_inbox
 from recon.store import Store
 from recon.summary import run_counts
 
@@ -74,7 +71,8 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         exceptions = sum(self.counts.get(k, 0) for k in (
-            "review", "unmatched", "files_rejected", "lines_rejected", "write_errors"))
+            "review", "unmatched", "files_rejected", "lines_rejected", "write_errors",
+            "statement_gaps"))
         return EXIT_EXCEPTIONS if exceptions else EXIT_OK
 
 
@@ -169,7 +167,8 @@ async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, 
         _parcelas_and_contacts(client, ParcelaKind.PAGAR, due_from, due_to),
     )
     _load_erp(store, result.run_id, contas, receber + pagar, clientes + fornecedores)
-    _load_statements(store, result, inbox, contas, config)
+    load_statements(store, result.run_id, inbox, contas, config)
+    record_gaps(store, result.run_id, (result.window.start, result.window.end))
 
 
 async def _parcelas_and_contacts(
@@ -186,50 +185,6 @@ def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas
     store.insert_frame("contas", load.contas_frame(contas, run_id))
     store.insert_frame("pessoas", load.pessoas_frame({p.id: p for p in pessoas}.values(), run_id))
     store.insert_frame("parcelas", load.parcelas_frame(parcelas, run_id))
-
-
-def _load_statements(
-    store: Store, result: RunResult, inbox: InboxResult, contas: list[ContaFinanceira], config: Config
-) -> None:
-    rejects: list[Reject] = list(inbox.rejects)
-    for reject in inbox.rejects:
-        _record_file(store, result.run_id, reject.file, None, "rejected", reason=reject.reason)
-    for statement in inbox.files:
-        rejects.extend(statement.dropped)
-        try:
-            conta_ids = _contas_of(statement, contas, config)
-        except InputError as exc:
-            rejects.append(Reject(file=exc.file, reason=exc.reason, hint=exc.hint, kind="file"))
-            _record_file(store, result.run_id, statement.path, statement, "rejected", reason=str(exc))
-            continue
-        new = sum(
-            store.insert_frame("statement_lines", load.lines_frame(
-                [ln for ln in statement.lines if ln.account == account], conta_id, result.run_id),
-                ignore_existing=True)
-            for account, conta_id in conta_ids.items())
-        _record_file(store, result.run_id, statement.path, statement, "ok", lines_new=new)
-    store.insert_frame("rejects", load.rejects_frame(rejects, result.run_id))
-
-
-def _contas_of(
-    statement: StatementFile, contas: list[ContaFinanceira], config: Config
-) -> dict[BankAccount, str]:
-    name = Path(statement.path).name
-    accounts = statement.accounts or tuple({ln.account for ln in statement.lines})
-    return {account: resolve_conta(name, account, contas, config.accounts) for account in accounts}
-
-
-def _record_file(store: Store, run_id: str, path: str, statement: StatementFile | None,
-                 status: str, *, reason: str | None = None, lines_new: int = 0) -> None:
-    dropped = [d for d in statement.dropped if d.kind == "dropped"] if statement else []
-    rejected = [d for d in statement.dropped if d.kind == "rejected"] if statement else []
-    store.execute(
-        "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-        [run_id, Path(path).name, statement.format if statement else None,
-         ", ".join(a.label() for a in statement.accounts) if statement else None,
-         len(statement.lines) if statement else 0, lines_new, len(dropped), len(rejected),
-         status, reason],
-    )
 
 
 def _select_run_lines(store: Store, result: RunResult) -> None:

@@ -34,6 +34,18 @@ SCHEMA = (
         conta_financeira_id VARCHAR NOT NULL, posted_on DATE NOT NULL,
         amount_cents BIGINT NOT NULL, memo VARCHAR NOT NULL, fitid VARCHAR,
         first_run_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS coverage (
+        conta_financeira_id VARCHAR NOT NULL, file VARCHAR NOT NULL, period_start DATE NOT NULL,
+        period_end DATE NOT NULL, first_run_id VARCHAR NOT NULL,
+        PRIMARY KEY (conta_financeira_id, file, period_start, period_end))""",
+    """CREATE TABLE IF NOT EXISTS balances (
+        conta_financeira_id VARCHAR NOT NULL, on_date DATE NOT NULL, cents BIGINT NOT NULL,
+        file VARCHAR NOT NULL, first_run_id VARCHAR NOT NULL,
+        PRIMARY KEY (conta_financeira_id, on_date, file))""",
+    """CREATE TABLE IF NOT EXISTS statement_gaps (
+        run_id VARCHAR NOT NULL, conta_financeira_id VARCHAR NOT NULL, start_date DATE NOT NULL,
+        end_date DATE NOT NULL, kind VARCHAR NOT NULL, difference_cents BIGINT NOT NULL,
+        detail VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS run_lines (
         run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS rejects (

@@ -25,6 +25,10 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
             "SELECT * FROM rejects WHERE run_id = ? AND kind IN ('file', 'rejected', 'warning') "
             "ORDER BY file, kind = 'file' DESC, line",
             [run_id]),
+        "gaps": store.query(
+            """SELECT g.*, coalesce(c.nome, g.conta_financeira_id) AS conta FROM statement_gaps g
+               LEFT JOIN contas c ON c.id = g.conta_financeira_id AND c.run_id = g.run_id
+               WHERE g.run_id = ? ORDER BY conta, g.start_date""", [run_id]),
         "dropped": store.query(
             "SELECT file, count(*) AS n FROM rejects WHERE run_id = ? AND kind = 'dropped' "
             "GROUP BY file ORDER BY file", [run_id]),

@@ -33,6 +33,11 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
             item["kind"], "rejected_line")
         rows.append({"kind": kind, "run_id": run_id, "file": item["file"], "line": item["line"],
                      "reason": _with_value(item), "hint": item["hint"]})
+    for item in context.get("gaps", []):
+        rows.append({"kind": "statement_gap", "run_id": run_id, "date": item["start_date"],
+                     "amount": from_cents(item["difference_cents"]) if item["difference_cents"] else None,
+                     "reason": f"{item['conta']}: {item['detail']}",
+                     "hint": "Download the missing statement period from the bank and put it in the inbox."})
     for item in context["write_errors"]:
         rows.append(_row("write_error", run_id, item, parcela_id=item["parcela_id"],
                          parcela=item["descricao"], reason=f"{item['state']}: {item['error']}"))

@@ -28,6 +28,9 @@ def context(memo="PIX RECEBIDO <script>alert(1)</script>", reason="no open parce
                      "reason": "the file is incomplete", "hint": "Download it again.", "kind": "file"},
                     {"file": "x.ofx", "line": 40, "field": "TRNAMT", "value": "   .  ",
                      "reason": "not an amount", "hint": "Fix the line.", "kind": "rejected"}],
+        "gaps": [{"conta": "Itaú PJ", "start_date": date(2026, 11, 4), "end_date": date(2026, 11, 5),
+                  "kind": "balance_mismatch", "difference_cents": 12000,
+                  "detail": "R$ 120,00 is unaccounted for: lines missing"}],
         "dropped": [], "write_errors": [],
     }
 
@@ -47,7 +50,7 @@ def test_money_and_dates_are_brazilian():
 def test_every_section_is_present_with_its_rows():
     html = render_html(context())
     for anchor in ('id="summary"', 'id="review"', 'id="unmatched-lines"', 'id="unpaid-parcelas"',
-                   'id="rejected"', 'id="settled"', 'id="files"'):
+                   'id="rejected"', 'id="gaps"', 'id="settled"', 'id="files"'):
         assert anchor in html
     assert "arquivo inteiro" in html and "TRNAMT" in html
 
@@ -56,7 +59,9 @@ def test_csv_has_the_documented_columns_and_one_row_per_exception():
     rows = list(csv.DictReader(to_csv(exception_rows(context())).splitlines()))
     assert tuple(rows[0].keys()) == COLUMNS
     kinds = [r["kind"] for r in rows]
-    assert kinds == ["review", "unmatched_line", "unpaid_parcela", "rejected_file", "rejected_line"]
+    assert kinds == ["review", "unmatched_line", "unpaid_parcela", "rejected_file", "rejected_line",
+                     "statement_gap"]
+    assert rows[5]["amount"] == "120.00" and rows[5]["reason"].startswith("Itaú PJ:")
     review = rows[0]
     assert (review["amount"], review["date"], review["parcela"]) == ("1234.56", "2026-11-03", "Mensalidade")
     assert rows[4]["reason"] == "not an amount; field TRNAMT; value '   .  '"
