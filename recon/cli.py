@@ -17,6 +17,7 @@ from pathlib import Path
 
 from recon import __version__
 from recon.auth_cli import add_auth
+from recon.statements_cli import add_statements
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, ReconError
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_standin(commands)
     add_auth(commands)
+    add_statements(commands)
     return parser
 
 

@@ -1,0 +1,108 @@
+"""`recon statements FILE...`: what recon reads from bank files, without touching Conta Azul.
+
+The first thing to run when a bank file looks wrong: per file the detected
+format, bank, layout and accounts, then every line kept and every line
+rejected or dropped, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from recon.errors import InputError
+from recon.money import format_brl, from_cents
+from recon.records import StatementFile
+from recon.sources.inbox import read_statement
+
+KEPT_COLUMNS = ("file", "status", "line", "date", "amount", "memo", "line_key", "reason")
+
+
+def add_statements(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "statements", help="show what recon reads from bank files (no Conta Azul access)",
+        description=__doc__.splitlines()[0],
+        epilog="examples:\n  recon statements inbox/*.ofx\n"
+               "  recon statements --format csv extrato.csv > linhas.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    cmd.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    cmd.set_defaults(handler=_statements_command)
+
+
+def _statements_command(args: argparse.Namespace) -> int:
+    results = [_read(path) for path in args.files]
+    if args.format == "json":
+        json.dump([_as_json(path, result) for path, result in results], sys.stdout,
+                  ensure_ascii=False, indent=2, default=str)
+        print()
+    elif args.format == "csv":
+        _write_csv([row for path, result in results for row in _rows(path, result)])
+    else:
+        for path, result in results:
+            _print_text(path, result)
+    return 3 if any(isinstance(r, InputError) for _, r in results) else 0
+
+
+def _read(path: Path) -> tuple[Path, StatementFile | InputError]:
+    try:
+        return path, read_statement(path)
+    except InputError as exc:
+        return path, exc
+
+
+def _rows(path: Path, result: StatementFile | InputError) -> list[dict[str, Any]]:
+    if isinstance(result, InputError):
+        return [{"file": path.name, "status": "file rejected", "reason": str(result)}]
+    kept = [{"file": path.name, "status": "kept", "line": ln.source_line, "date": ln.posted_on,
+             "amount": from_cents(ln.amount_cents), "memo": ln.memo, "line_key": ln.line_key}
+            for ln in result.lines]
+    other = [{"file": path.name, "status": r.kind, "line": r.line,
+              "reason": "; ".join(p for p in (r.reason, f"field {r.field}" if r.field else "",
+                                              f"value {r.value!r}" if r.value is not None else "",
+                                              r.hint) if p)}
+             for r in result.dropped]
+    return sorted(kept + other, key=lambda row: (row.get("line") or 0))
+
+
+def _write_csv(rows: list[dict[str, Any]]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=KEPT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in KEPT_COLUMNS})
+
+
+def _as_json(path: Path, result: StatementFile | InputError) -> dict[str, Any]:
+    if isinstance(result, InputError):
+        return {"file": path.name, "error": str(result)}
+    return {"file": path.name, "format": result.format, "bank": result.bank, "layout": result.layout,
+            "accounts": [a.label() for a in result.accounts],
+            "period": list(result.period) if result.period else None,
+            "balances": [{"account": b.account.label(), "on": b.on, "kind": b.kind,
+                          "amount": from_cents(b.cents)} for b in result.balances],
+            "lines": _rows(path, result)}
+
+
+def _print_text(path: Path, result: StatementFile | InputError) -> None:
+    if isinstance(result, InputError):
+        print(f"{path.name}: REJECTED: {result}\n")
+        return
+    accounts = ", ".join(a.label() for a in result.accounts) or "none stated"
+    period = f"{result.period[0]:%d/%m/%Y} to {result.period[1]:%d/%m/%Y}" if result.period else "?"
+    print(f"{path.name}: {result.format}, bank {result.bank or '?'}, layout {result.layout or '-'}, "
+          f"account {accounts}, period {period}")
+    print(f"  {len(result.lines)} kept, "
+          f"{sum(r.kind == 'dropped' for r in result.dropped)} dropped, "
+          f"{sum(r.kind == 'rejected' for r in result.dropped)} rejected")
+    for row in _rows(path, result):
+        where = f"line {row['line']}" if row.get("line") else "file"
+        if row["status"] == "kept":
+            print(f"  {where:>10}  {row['date']:%d/%m/%Y}  {format_brl(int(row['amount'] * 100)):>16}"
+                  f"  {row['memo'][:60]:<60}  {row['line_key']}")
+        else:
+            print(f"  {where:>10}  {row['status'].upper()}: {row['reason']}")
+    print()
