@@ -15,15 +15,17 @@ from pathlib import Path
 
 from recon.errors import InputError
 from recon.records import Reject, StatementFile
+from recon.sources.cnab240 import looks_like_cnab240, parse_cnab240
 from recon.sources.ofx import looks_like_ofx, parse_ofx
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_FORMATS = "OFX/QFX"
+SUPPORTED_FORMATS = "OFX/QFX, CNAB 240 (extrato, segment E)"
 
-# (content test, parser) in the order they are tried; CSV and CNAB 240 will join here.
+# (content test, parser) in the order they are tried; CSV joins last (it is the loosest test).
 _PARSERS: tuple[tuple[Callable[[bytes], bool], Callable[[bytes, str], StatementFile]], ...] = (
     (looks_like_ofx, parse_ofx),
+    (looks_like_cnab240, parse_cnab240),
 )
 
 
