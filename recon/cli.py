@@ -17,11 +17,11 @@ from pathlib import Path
 
 from recon import __version__
 from recon.auth_cli import add_auth
-from recon.statements_cli import add_statements
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, ReconError
 from recon.pipeline import EXIT_FAILED, EXIT_USAGE, RunResult, RunWindow, run
+from recon.statements_cli import add_statements
 
 EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed, 2 usage/config error"""
 

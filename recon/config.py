@@ -61,6 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
             "PATCH each settled parcela's nota with the reconciliation (costs 2 more requests each)"),
     Setting("statements", "inbox", "RECON_STATEMENTS_INBOX", "inbox", str,
             "Folder with the bank statement files"),
+    Setting("statements", "csv_layout", "RECON_STATEMENTS_CSV_LAYOUT", "", str,
+            "CSV layout to use when detection is ambiguous (a preset or one of csv_layouts)"),
     Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),
     Setting("report", "dir", "RECON_REPORT_DIR", "reports", str,
             "Folder where each run's report is written"),
@@ -99,6 +101,7 @@ class Config:
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "defaults"
     secret_from_env: str | None = field(default=None, repr=False)  # never shown in a repr
+    csv_layout_tables: Mapping[str, Any] = field(default_factory=dict)  # [statements.csv_layouts.X]
 
     def get(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -145,7 +148,9 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     values = {f"{s.section}.{s.key}": _resolve(s, document, env, source) for s in SETTINGS}
     _check_unknown_keys(document, source)
     accounts = tuple(_account(entry, source) for entry in document.get("accounts", []))
+    tables = document.get("statements", {}).get("csv_layouts", {})
     return Config(values=values, accounts=accounts, base_dir=base_dir, source=source,
+                  csv_layout_tables=tables,
                   secret_from_env=env.get("RECON_CONTAAZUL_CLIENT_SECRET") or None)
 
 
@@ -187,6 +192,8 @@ def _check_unknown_keys(document: dict[str, Any], source: str) -> None:
         if not isinstance(body, dict):
             raise ConfigError("expected a [section] table", key=section, source=source)
         for key in body:
+            if (section, key) == ("statements", "csv_layouts"):
+                continue  # the user's own CSV layouts, checked when they are built
             if (section, key) not in known:
                 if section == "contaazul" and key == "client_secret":
                     raise ConfigError(

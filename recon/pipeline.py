@@ -34,7 +34,7 @@ from recon.records import (
     Pessoa,
 )
 from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
-from recon.sources.inbox import read_inbox
+from recon.sources.inbox import SourceOptions, read_inbox, source_options
 from recon.store import Store
 from recon.summary import run_counts
 
@@ -151,6 +151,11 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
     return result
 
 
+def statement_options(config: Config) -> SourceOptions:
+    return source_options(config.get("statements.csv_layout"), config.csv_layout_tables,
+                          config.source)
+
+
 def due_window(config: Config, window: RunWindow) -> tuple[date, date]:
     """Due dates of the parcelas a bank line in the window may pay (the API requires one)."""
     before = timedelta(days=config.get("matching.due_window_before_days"))
@@ -161,7 +166,7 @@ def due_window(config: Config, window: RunWindow) -> tuple[date, date]:
 async def _pull_and_load(store: Store, client: ContaAzulClient, config: Config, result: RunResult) -> None:
     due_from, due_to = due_window(config, result.window)
     inbox, contas, (receber, clientes), (pagar, fornecedores) = await gather_all(
-        asyncio.to_thread(read_inbox, config.path("statements.inbox")),
+        asyncio.to_thread(read_inbox, config.path("statements.inbox"), statement_options(config)),
         api.contas_financeiras(client),
         _parcelas_and_contacts(client, ParcelaKind.RECEBER, due_from, due_to),
         _parcelas_and_contacts(client, ParcelaKind.PAGAR, due_from, due_to),

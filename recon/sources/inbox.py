@@ -9,24 +9,52 @@ nightly run must reconcile the good statements and report the bad one, not stop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from recon.errors import InputError
+from recon.errors import ConfigError, InputError
 from recon.records import Reject, StatementFile
 from recon.sources.cnab240 import looks_like_cnab240, parse_cnab240
+from recon.sources.csv_layouts import PRESETS, CsvLayout, layout_from_toml
+from recon.sources.csv_reader import looks_like_csv, parse_csv
 from recon.sources.ofx import looks_like_ofx, parse_ofx
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_FORMATS = "OFX/QFX, CNAB 240 (extrato, segment E)"
+SUPPORTED_FORMATS = "OFX/QFX, CNAB 240 (extrato, segment E), bank CSV exports"
 
-# (content test, parser) in the order they are tried; CSV joins last (it is the loosest test).
-_PARSERS: tuple[tuple[Callable[[bytes], bool], Callable[[bytes, str], StatementFile]], ...] = (
-    (looks_like_ofx, parse_ofx),
-    (looks_like_cnab240, parse_cnab240),
-)
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the config says about reading files: a CSV layout to force, and the user's own."""
+
+    csv_layout: CsvLayout | None = None
+    csv_layouts: tuple[CsvLayout, ...] = ()
+
+
+def source_options(layout_name: str, tables: Mapping[str, Mapping[str, Any]],
+                   source: str = "recon.toml") -> SourceOptions:
+    """From `[statements] csv_layout` and `[statements.csv_layouts.<name>]` tables."""
+    custom = tuple(layout_from_toml({"name": name, **table}, source=source)
+                   for name, table in tables.items())
+    known = {**PRESETS, **{layout.name: layout for layout in custom}}
+    if layout_name and layout_name not in known:
+        raise ConfigError(f"unknown CSV layout {layout_name!r}; known: {', '.join(sorted(known))}",
+                          key="statements.csv_layout", source=source)
+    return SourceOptions(csv_layout=known.get(layout_name) if layout_name else None,
+                         csv_layouts=custom)
+
+
+def _parsers(options: SourceOptions) -> tuple[tuple[Callable[[bytes], bool],
+                                                    Callable[[bytes, str], StatementFile]], ...]:
+    """(content test, parser) in the order they are tried; CSV last, its test is the loosest."""
+    read_csv = partial(parse_csv, layout=options.csv_layout,
+                       layouts=[*PRESETS.values(), *options.csv_layouts])
+    return ((looks_like_ofx, parse_ofx), (looks_like_cnab240, parse_cnab240),
+            (looks_like_csv, read_csv))
 
 
 @dataclass(frozen=True)
@@ -35,7 +63,7 @@ class InboxResult:
     rejects: tuple[Reject, ...]  # whole files that could not be read, one Reject each
 
 
-def read_statement(path: Path) -> StatementFile:
+def read_statement(path: Path, options: SourceOptions | None = None) -> StatementFile:
     """Read and parse one statement file; InputError names the file and says what to do."""
     name = path.name
     try:
@@ -43,15 +71,15 @@ def read_statement(path: Path) -> StatementFile:
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", file=name,
                          hint="Check that the file exists and can be read.") from exc
-    for matches, parse in _PARSERS:
+    for matches, parse in _parsers(options or SourceOptions()):
         if matches(data):
             return parse(data, name)
     raise InputError(f"unsupported statement format; supported: {SUPPORTED_FORMATS}", file=name,
                      hint="Export the statement from the bank as OFX (also called Money or "
-                     "Quicken) and put it in the inbox.")
+                     "Quicken), CNAB 240 extrato or CSV, and put it in the inbox.")
 
 
-def read_inbox(folder: Path) -> InboxResult:
+def read_inbox(folder: Path, options: SourceOptions | None = None) -> InboxResult:
     """Read every regular, non-hidden file in `folder`, by name; bad files become rejects."""
     if not folder.is_dir():
         raise InputError("inbox folder not found" if not folder.exists() else
@@ -64,7 +92,7 @@ def read_inbox(folder: Path) -> InboxResult:
         if path.name.startswith(".") or not path.is_file():
             continue
         try:
-            statement = read_statement(path)
+            statement = read_statement(path, options)
         except InputError as exc:
             log.warning("skipping statement file: %s", exc)  # the error names the file
             rejects.append(Reject(file=path.name, line=exc.line, field=exc.field, value=exc.value,
