@@ -17,7 +17,8 @@ from typing import Any
 from recon.errors import InputError
 from recon.money import format_brl, from_cents
 from recon.records import StatementFile
-from recon.sources.inbox import read_statement
+from recon.config import load_config
+from recon.sources.inbox import SourceOptions, read_statement, source_options
 
 KEPT_COLUMNS = ("file", "status", "line", "date", "amount", "memo", "line_key", "reason")
 
@@ -31,11 +32,14 @@ def add_statements(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
     cmd.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    cmd.add_argument("--config", type=Path, help="read csv_layout and csv_layouts from this config")
+    cmd.add_argument("--csv-layout", default="", help="CSV layout to use (a preset or your own)")
     cmd.set_defaults(handler=_statements_command)
 
 
 def _statements_command(args: argparse.Namespace) -> int:
-    results = [_read(path) for path in args.files]
+    options = _options(args)
+    results = [_read(path, options) for path in args.files]
     if args.format == "json":
         json.dump([_as_json(path, result) for path, result in results], sys.stdout,
                   ensure_ascii=False, indent=2, default=str)
@@ -48,9 +52,17 @@ def _statements_command(args: argparse.Namespace) -> int:
     return 3 if any(isinstance(r, InputError) for _, r in results) else 0
 
 
-def _read(path: Path) -> tuple[Path, StatementFile | InputError]:
+def _options(args: argparse.Namespace) -> SourceOptions:
+    if args.config is None:
+        return source_options(args.csv_layout, {}, "--csv-layout")
+    config = load_config(args.config)
+    layout = args.csv_layout or config.get("statements.csv_layout")
+    return source_options(layout, config.csv_layout_tables, config.source)
+
+
+def _read(path: Path, options: SourceOptions) -> tuple[Path, StatementFile | InputError]:
     try:
-        return path, read_statement(path)
+        return path, read_statement(path, options)
     except InputError as exc:
         return path, exc
 
