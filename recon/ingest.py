@@ -60,7 +60,9 @@ def _load_account(store: Store, run_id: str, statement: StatementFile, account: 
         store.execute("INSERT OR IGNORE INTO coverage VALUES (?, ?, ?, ?, ?)",
                       [conta_id, name, period[0], period[1], run_id])
     for balance in statement.balances:
-        if balance.account == account:
+        # A balance dated after the period (OFX DTASOF is often the download time) may
+        # include movements the file does not carry: it cannot prove continuity.
+        if balance.account == account and (period is None or balance.on <= period[1]):
             on, cents = end_of_day_balance(balance.on, balance.cents, balance.kind)
             store.execute("INSERT OR IGNORE INTO balances VALUES (?, ?, ?, ?, ?)",
                           [conta_id, on, cents, name, run_id])

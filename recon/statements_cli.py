@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from recon.config import load_config
 from recon.errors import InputError
 from recon.money import format_brl, from_cents
 from recon.records import StatementFile
-from recon.config import load_config
 from recon.sources.inbox import SourceOptions, read_statement, source_options
 
 KEPT_COLUMNS = ("file", "status", "line", "date", "amount", "memo", "line_key", "reason")

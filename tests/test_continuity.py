@@ -46,3 +46,32 @@ def test_days_no_statement_covers_are_reported():
     assert [(g.start, g.end) for g in gaps] == [(D(2026, 11, 4), D(2026, 11, 5)),
                                                  (D(2026, 11, 10), D(2026, 11, 12))]
     assert coverage_gaps("c", [(D(2026, 11, 1), D(2026, 11, 30))], (D(2026, 11, 2), D(2026, 11, 6))) == []
+
+
+def test_a_balance_dated_after_the_statement_period_is_not_used(tmp_path):
+    from recon.config import load_config
+    from recon.ingest import load_statements, record_gaps
+    from recon.records import Balance, ContaFinanceira, StatementFile, StatementLine
+    from recon.sources.inbox import InboxResult
+    from recon.sources.keys import bank_account
+    from recon.store import Store
+
+    account = bank_account("341", "1234", "567890")
+    conta = ContaFinanceira("c1", "Itaú", "ITAU", "341", "1234", "56789-0", "CONTA_CORRENTE")
+
+    def statement(name, day, cents, balance_on, balance):
+        line = StatementLine(name, 10, account, day, cents, "PIX", None, f"{name}-k")
+        return StatementFile(name, "ofx", (account,), (line,), period=(day, day),
+                             balances=(Balance(account, balance_on, balance, "closing"),))
+
+    inbox = InboxResult(files=(
+        statement("a.ofx", D(2026, 11, 2), 1000, D(2026, 11, 2), 5000),
+        # stated on the download day, after its period: must not be compared
+        statement("b.ofx", D(2026, 11, 3), 1000, D(2026, 11, 20), 9999),
+        statement("c.ofx", D(2026, 11, 4), 500, D(2026, 11, 4), 6500),
+    ), rejects=())
+    with Store(tmp_path / "s.duckdb") as store:
+        load_statements(store, "r1", inbox, [conta], load_config(None, environ={}))
+        assert record_gaps(store, "r1", (D(2026, 11, 2), D(2026, 11, 4))) == 0
+        assert [r["on_date"] for r in store.query("SELECT on_date FROM balances ORDER BY 1")] == [
+            D(2026, 11, 2), D(2026, 11, 4)]
