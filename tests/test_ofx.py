@@ -315,3 +315,18 @@ def test_missing_inbox_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="inbox") as caught:
         read_inbox(tmp_path / "nope")
     assert caught.value.hint
+
+
+def test_opaque_unique_fitids_identify_lines_even_if_the_memo_is_reworded() -> None:
+    first = ofx(stmtrs(trn(fitid="6a1f3c2e-0b7d-4f55", memo="Pix recebido - ANA")))
+    reworded = ofx(stmtrs(trn(fitid="6a1f3c2e-0b7d-4f55", memo="Transferência recebida - ANA S")))
+    [a] = parse_ofx(first.encode(), "a.ofx").lines
+    [b] = parse_ofx(reworded.encode(), "b.ofx").lines
+    assert a.line_key == b.line_key
+
+
+def test_numeric_fitids_are_not_trusted_alone() -> None:
+    # BB-style FITIDs built from date and amount repeat for same-day same-amount lines
+    data = ofx(stmtrs(trn(fitid="20151103023955", memo="PIX A") + trn(fitid="20151103023955", memo="PIX B")))
+    keys_ = [line.line_key for line in parse_ofx(data.encode(), "bb.ofx").lines]
+    assert len(set(keys_)) == 2

@@ -311,8 +311,8 @@ def parse_cnab240(data: bytes, filename: str) -> StatementFile:
                               reason="the file has no trailer (record type 9)",
                               hint="The file may be truncated; " + HINT_FILE))
 
-    fingerprints = [keys.line_fingerprint(k.account, k.posted_on, k.amount_cents, k.memo, k.fitid)
-                    for k in kept]
+    fingerprints = keys.statement_fingerprints(
+        (k.account, k.posted_on, k.amount_cents, k.memo, k.fitid) for k in kept)
     keyed = zip(kept, keys.assign_line_keys(fingerprints), strict=True)
     lines = tuple(replace(line, line_key=key) for line, key in keyed)
     dates = [line.posted_on for line in lines] or [b.on for b in balances]

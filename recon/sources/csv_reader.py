@@ -325,8 +325,8 @@ def _all_rows(text: str, sheet: Sheet, filename: str) -> list[Row]:
 
 def _lines(drafts: list[_Draft], account: BankAccount, filename: str
            ) -> tuple[StatementLine, ...]:
-    fingerprints = [keys.line_fingerprint(account, d.posted_on, d.cents, d.memo, d.fitid)
-                    for d in drafts]
+    fingerprints = keys.statement_fingerprints(
+        (account, d.posted_on, d.cents, d.memo, d.fitid) for d in drafts)
     return tuple(
         StatementLine(source_file=filename, source_line=d.line, account=account,
                       posted_on=d.posted_on, amount_cents=d.cents, memo=d.memo, fitid=d.fitid,

@@ -58,6 +58,33 @@ def line_fingerprint(
     return "|".join(parts)
 
 
+def trusted_fitids(fitids: Iterable[str | None]) -> bool:
+    """Whether a statement's FITIDs identify its lines on their own.
+
+    Only opaque identifiers qualify: all present, unique in the statement, and not
+    bare numbers (BB builds FITIDs from date and amount, Itaú from date and a
+    sequence, Caixa sends 0, Santander the document number). Nubank's UUIDs and
+    Bradesco's composite strings qualify, and then a re-export that reworded a
+    memo still dedupes.
+    """
+    values = [(f or "").strip() for f in fitids]
+    return (bool(values) and all(len(v) >= 8 and not v.isdigit() for v in values)
+            and len(set(values)) == len(values))
+
+
+def statement_fingerprints(
+    rows: Iterable[tuple[BankAccount, date, int, str, str | None]],
+) -> list[str]:
+    """Fingerprints of a statement's lines: by FITID where the account's FITIDs are trusted."""
+    rows = list(rows)
+    trusted = {account for account in {r[0] for r in rows}
+               if trusted_fitids(r[4] for r in rows if r[0] == account)}
+    return [f"{account.bank_code}|{account.branch}|{account.number}|fitid|{fitid.strip()}"
+            if account in trusted and fitid else
+            line_fingerprint(account, posted_on, cents, memo, fitid)
+            for account, posted_on, cents, memo, fitid in rows]
+
+
 def assign_line_keys(fingerprints: Iterable[str]) -> list[str]:
     """One key per fingerprint, numbering repeats in order of appearance."""
     seen: Counter[str] = Counter()

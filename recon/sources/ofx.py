@@ -280,8 +280,8 @@ def _no_transaction_list_reason(prepared: Prepared) -> str:
 
 
 def _keyed(kept: list[StatementLine]) -> tuple[StatementLine, ...]:
-    fingerprints = [keys.line_fingerprint(k.account, k.posted_on, k.amount_cents, k.memo, k.fitid)
-                    for k in kept]
+    fingerprints = keys.statement_fingerprints(
+        (k.account, k.posted_on, k.amount_cents, k.memo, k.fitid) for k in kept)
     # A new record rather than dataclasses.replace, which costs twice as much per line.
     return tuple(StatementLine(k.source_file, k.source_line, k.account, k.posted_on,
                                k.amount_cents, k.memo, k.fitid, key, k.raw_date)
