@@ -23,6 +23,7 @@ EXPECTED_AUTO = {  # parcela descricao -> amount, the demo's unambiguous matches
     "Consulta nutricional": "350.00",
     "Conta de luz": "245.37",
     "Clareamento - parcela 1/2": "780.00",
+    "Manutenção mensal - novembro": "620.00",  # from the Bradesco CSV
 }
 
 
@@ -127,7 +128,7 @@ def test_report_and_csv_list_every_exception_kind(demo):
     [exceptions] = (folder / "reports").glob("*/exceptions.csv")
     kinds = [r["kind"] for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())]
     assert kinds.count("review") == 4
-    assert kinds.count("unmatched_line") == 2
+    assert kinds.count("unmatched_line") == 3
     assert "unpaid_parcela" in kinds
 
 
@@ -248,7 +249,7 @@ def test_an_overlapping_download_adds_no_line_twice(demo):
         lines = store.query("SELECT count(*) AS n FROM statement_lines")[0]["n"]
         itau = store.query("SELECT lines_read, lines_new FROM statement_files "
                            "WHERE file LIKE 'itau-%' ORDER BY file")
-    assert lines == 11  # 9 Itaú + 2 Nubank, as without the copy
+    assert lines == 13  # 9 Itaú + 2 Nubank + 2 Bradesco, as without the copy
     # whichever copy is read first brings the lines; the other adds none
     assert sorted((r["lines_read"], r["lines_new"]) for r in itau) == [(9, 0), (9, 9)]
     assert len([e for e in writes(server) if e.method == "POST"]) == len(EXPECTED_AUTO)
@@ -301,3 +302,23 @@ def test_without_annotation_each_parcela_costs_one_write_and_no_read(demo, monke
         assert len(parcela["baixas"]) == 1 and parcela["nota"] == ""
     assert recon_run(folder) == 3 and len([e for e in server.journal if e.method == "POST"
                                            and e.path.startswith("/v1/")]) == len(EXPECTED_AUTO)
+
+
+def test_a_statement_whose_balances_do_not_add_up_is_reported_as_a_gap(demo):
+    folder, _ = demo
+    earlier = (default_fixtures() / "inbox" / "itau-2026-11.ofx").read_bytes().decode("cp1252")
+    start = earlier.index("<STMTTRN>")
+    end = earlier.index("</BANKTRANLIST>")
+    one_line = ("<STMTTRN>\r\n<TRNTYPE>CREDIT\r\n<DTPOSTED>20261101100000[-03:EST]\r\n"
+                "<TRNAMT>10.00\r\n<FITID>20261101001\r\n<MEMO>PIX TRANSF  TESTE\r\n</STMTTRN>\r\n")
+    earlier = (earlier[:start] + one_line + earlier[end:]).replace(
+        "<BALAMT>7418.05\r\n<DTASOF>20261106", "<BALAMT>5000.00\r\n<DTASOF>20261101").replace(
+        "<DTSTART>20261102", "<DTSTART>20261101").replace("<DTEND>20261106", "<DTEND>20261101")
+    (folder / "inbox" / "itau-2026-10-31.ofx").write_bytes(earlier.encode("cp1252"))
+    assert recon_run(folder) == 3
+    [exceptions] = (folder / "reports").glob("*/exceptions.csv")
+    gaps = [r for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())
+            if r["kind"] == "statement_gap"]
+    # 5.000,00 on 01/11 plus the Itaú lines of 02-06/11 (4.299,93) is not the 7.418,05 stated
+    assert [(g["date"], g["amount"]) for g in gaps] == [("2026-11-02", "-1881.88")]
+    assert "Itaú PJ" in gaps[0]["reason"] and "doubled" in gaps[0]["reason"]
