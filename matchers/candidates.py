@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-SETTLED_STATES = ("confirmed", "annotated")
+from recon.records import LEDGER_HOLDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def candidates_sql(blocking: Blocking) -> str:
                           AND l.posted_on + INTERVAL {int(blocking.due_window_after_days)} DAY
         WHERE r.run_id = $run_id
           AND p.parcela_id NOT IN (
-              SELECT parcela_id FROM settlements WHERE state IN {SETTLED_STATES!r})
+              SELECT parcela_id FROM settlements WHERE state IN {LEDGER_HOLDS!r})
         -- Exact amounts are all kept; of the merely close ones only the closest few per
         -- line, so a large ledger with dense amounts cannot flood the scorer.
         QUALIFY amount_diff_cents = 0

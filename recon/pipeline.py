@@ -28,6 +28,7 @@ from recon.dates import SAO_PAULO
 from recon.errors import ReconError
 from recon.ingest import load_statements, record_gaps
 from recon.records import (
+    LEDGER_HOLDS,
     ContaFinanceira,
     Parcela,
     ParcelaKind,
@@ -144,8 +145,9 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
             result.counts.update(run_counts(store, result.run_id))
             result.report_path, result.csv_path = write_reports(
                 store, result.run_id, config.path("report.dir"))
-        except ReconError as exc:
-            _finish_run(store, result, status="failed", exit_code=EXIT_FAILED, error=str(exc))
+        except Exception as exc:  # the runs table must never say `running` for a dead run
+            _finish_run(store, result, status="failed", exit_code=EXIT_FAILED,
+                        error=str(exc) if isinstance(exc, ReconError) else repr(exc))
             raise
         _finish_run(store, result, status="succeeded", exit_code=result.exit_code)
     return result
@@ -195,11 +197,11 @@ def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas
 def _select_run_lines(store: Store, result: RunResult) -> None:
     """This run matches every unsettled line of the window, whichever file brought it."""
     store.execute(
-        """INSERT INTO run_lines
+        f"""INSERT INTO run_lines
            SELECT ?, line_key FROM statement_lines
            WHERE posted_on BETWEEN ? AND ?
              AND line_key NOT IN (
-                 SELECT line_key FROM settlements WHERE state IN ('confirmed', 'annotated'))""",
+                 SELECT line_key FROM settlements WHERE state IN {LEDGER_HOLDS!r})""",
         [result.run_id, result.window.start, result.window.end],
     )
 

@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+# States of a row of the write-ahead ledger (the `settlements` table).
+LEDGER_SETTLED = ("confirmed", "annotated")  # a baixa of ours exists in Conta Azul
+LEDGER_UNRESOLVED = ("intent", "unknown")  # a baixa of ours may exist: find out before anything
+# A line or parcela with a row in one of these states is never matched again: either it is
+# settled, or whether it is cannot yet be told, or a person settled it meanwhile (skipped).
+LEDGER_HOLDS = (*LEDGER_SETTLED, *LEDGER_UNRESOLVED, "skipped")
+
 
 class Direction(StrEnum):
     CREDIT = "credit"  # money in: matches contas a receber

@@ -22,14 +22,26 @@ from recon.contaazul.client import ContaAzulClient
 from recon.dates import SAO_PAULO
 from recon.errors import ContaAzulConflict, ContaAzulError, ContaAzulTransportError
 from recon.money import format_brl, from_cents
-from recon.records import ParcelaDetail
+from recon.records import LEDGER_UNRESOLVED, ParcelaDetail
 from recon.sources.keys import fold_text
 from recon.store import Store
 
 log = logging.getLogger(__name__)
 
 TAG_PREFIX = "recon:"
-PENDING_STATES = ("intent", "unknown")
+PENDING_STATES = LEDGER_UNRESOLVED
+REPLANNABLE_STATES = ("failed", "abandoned")  # no baixa of ours exists for these rows
+# A row that says our baixa exists, or may exist, is never walked back to a state that
+# would let the pair be planned (and posted) again.
+ALLOWED_MOVES: dict[str, frozenset[str]] = {
+    "intent": frozenset({"confirmed", "unknown", "failed", "skipped", "abandoned"}),
+    "unknown": frozenset({"confirmed", "abandoned"}),
+    "confirmed": frozenset({"annotated"}),
+    "annotated": frozenset(),
+    "skipped": frozenset(),
+    "failed": frozenset(),
+    "abandoned": frozenset(),
+}
 
 _METHODS = (  # first match wins; values from the baixa request enum
     (re.compile(r"\bPIX\b"), "PIX_PAGAMENTO_INSTANTANEO"),
@@ -115,7 +127,13 @@ class Ledger:
     def __init__(self, store: Store):
         self._store = store
 
-    def record_intent(self, plan: PlannedBaixa) -> None:
+    def record_intent(self, plan: PlannedBaixa) -> bool:
+        """Committed before any call for this pair; False if a live row already exists."""
+        current = self.state_of(plan)
+        if current is not None and current not in REPLANNABLE_STATES:
+            log.warning("parcela %s: ledger row already %s; not planned again", plan.parcela_id,
+                        current)
+            return False
         self._store.execute(
             """INSERT OR REPLACE INTO settlements (line_key, parcela_id, run_id, state, tag,
                    amount_cents, data_pagamento, conta_financeira_id, metodo_pagamento,
@@ -124,15 +142,34 @@ class Ledger:
             [plan.line_key, plan.parcela_id, plan.run_id, plan.tag, plan.amount_cents,
              plan.data_pagamento, plan.conta_financeira_id, plan.metodo_pagamento, _now()],
         )
+        return True
+
+    def state_of(self, plan_or_row: PlannedBaixa | dict[str, Any]) -> str | None:
+        rows = self._store.query(
+            "SELECT state FROM settlements WHERE line_key = ? AND parcela_id = ?",
+            list(_key(plan_or_row)))
+        return rows[0]["state"] if rows else None
 
     def move(self, plan_or_row: PlannedBaixa | dict[str, Any], state: str, **fields: Any) -> None:
+        """Move a row on; a move the state machine forbids only records the error."""
         key = _key(plan_or_row)
+        current = self.state_of(plan_or_row)
+        if current is not None and state != current and state not in ALLOWED_MOVES[current]:
+            log.warning("parcela %s: ledger refuses %s -> %s", key[1], current, state)
+            self.note(plan_or_row, str(fields.get("error") or f"refused move to {state}"))
+            return
         assignments = ", ".join(f"{name} = ?" for name in fields)
         sets = f"state = ?, updated_at = ?{', ' + assignments if assignments else ''}"
         self._store.execute(
             f"UPDATE settlements SET {sets} WHERE line_key = ? AND parcela_id = ?",
             [state, _now(), *fields.values(), *key],
         )
+
+    def note(self, plan_or_row: PlannedBaixa | dict[str, Any], error: str) -> None:
+        """Record what went wrong without changing what the row says about Conta Azul."""
+        self._store.execute(
+            "UPDATE settlements SET error = ?, updated_at = ? WHERE line_key = ? AND parcela_id = ?",
+            [error, _now(), *_key(plan_or_row)])
 
     def rows_in(self, states: tuple[str, ...]) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in states)
@@ -195,7 +232,8 @@ async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedB
 async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
                           opts: SettleOptions, changed: set[str], slots: asyncio.Semaphore) -> None:
     async with slots:
-        ledger.record_intent(plan)
+        if not ledger.record_intent(plan):
+            return
         try:
             if opts.annotate or plan.parcela_id in changed:
                 await _settle_one(ledger, client, plan, annotate_after=opts.annotate)
@@ -203,7 +241,20 @@ async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: Planned
                 await _post_baixa(ledger, client, plan)
         except ContaAzulError as exc:
             log.warning("parcela %s: %s", plan.parcela_id, exc)
-            ledger.move(plan, "failed", error=str(exc))
+            _record_failure(ledger, plan, exc)
+
+
+def _record_failure(ledger: Ledger, plan: PlannedBaixa, exc: ContaAzulError) -> None:
+    """Only a definite refusal of a row still at `intent` is a failure that may be re-planned.
+
+    An unclear error (timeout, 5xx) after the intent may hide a baixa that landed, and a
+    row already `unknown` or `confirmed` says one may or does exist: those keep their
+    state, with the error noted, and the next run resolves them by looking for the tag.
+    """
+    if ledger.state_of(plan) == "intent" and not _ambiguous(exc):
+        ledger.move(plan, "failed", error=str(exc))
+    else:
+        ledger.note(plan, str(exc))
 
 
 async def _changed_since_pull(client: ContaAzulClient, opts: SettleOptions) -> set[str]:
@@ -234,11 +285,13 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
 
 
 def _refuse_if_changed(detail: ParcelaDetail, plan: PlannedBaixa) -> str:
+    """Settle only what was matched: automatic matches are exact, so the open amount must
+    still be the line's amount (a person may have recorded a partial payment meanwhile)."""
     if not detail.status.is_open:
         return f"parcela is {detail.status.value} in Conta Azul now; left alone"
-    if detail.open_cents < plan.amount_cents:
-        return (f"parcela's open amount is {format_brl(detail.open_cents)} now, less than "
-                f"{format_brl(plan.amount_cents)}; left alone")
+    if detail.open_cents != plan.amount_cents:
+        return (f"parcela's open amount is {format_brl(detail.open_cents)} now, not the "
+                f"{format_brl(plan.amount_cents)} matched; left alone")
     return ""
 
 
@@ -260,7 +313,10 @@ async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
 
 
 def _ambiguous(exc: ContaAzulError) -> bool:
-    return isinstance(exc, ContaAzulTransportError) or (exc.status is not None and exc.status >= 500)
+    """Could the request have been applied? No answer, a 5xx, or a success we could not read."""
+    status = exc.status
+    return (isinstance(exc, ContaAzulTransportError) or status is None or status >= 500
+            or 200 <= status < 300)
 
 
 async def annotate(

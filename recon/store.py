@@ -103,19 +103,23 @@ class Store:
         self.close()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
-        log.log(5, "SQL %s", sql)
         # Drain the result: DuckDB refuses new work while a result is pending.
-        self._con.execute(sql, params).fetchall()
+        self._run(sql, params).fetchall()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        log.log(5, "SQL %s", sql)
-        cursor = self._con.execute(sql, params)
+        cursor = self._run(sql, params)
         names = [column[0] for column in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def query_frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
+        return self._run(sql, params).df()
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> duckdb.DuckDBPyConnection:
         log.log(5, "SQL %s", sql)
-        return self._con.execute(sql, params).df()
+        try:
+            return self._con.execute(sql, params)
+        except duckdb.Error as exc:
+            raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
 
     def insert_frame(self, table: str, frame: pd.DataFrame, *, ignore_existing: bool = False) -> int:
         """Insert a frame by column name; with ignore_existing, rows whose key exists are kept as they were."""

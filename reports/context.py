@@ -36,7 +36,9 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
             """SELECT s.*, l.memo, l.posted_on, p.descricao FROM settlements s
                JOIN statement_lines l USING (line_key)
                LEFT JOIN parcelas p ON p.parcela_id = s.parcela_id AND p.run_id = s.run_id
-               WHERE s.run_id = ? AND s.state IN ('failed', 'unknown', 'skipped')
+               -- unresolved rows of any run stay on every report until they are resolved
+               WHERE (s.run_id = ? AND s.state IN ('failed', 'skipped'))
+                  OR s.state IN ('intent', 'unknown')
                ORDER BY l.posted_on""", [run_id]),
     }
 

@@ -11,6 +11,7 @@ import pytest
 from recon.cli import main
 from recon.contaazul.scenario import build_scenario, write_scenario
 from recon.contaazul.standin import Faults, StandIn
+from recon.store import Store
 
 TAG = "recon:"
 
@@ -58,6 +59,11 @@ def test_a_run_survives_errors_ambiguous_writes_expiring_tokens_and_a_429_storm(
     counts = our_baixas(server)
     assert {pid for pid, n in counts.items() if n} == set(scenario.paid)
     assert all(counts[pid] == 1 for pid in scenario.paid)
+    # and the ledger knows it: every 504 that landed was found by its tag, nothing is left open
+    with Store(folder / "recon.duckdb") as store:
+        rows = store.query("SELECT parcela_id, state, baixa_id FROM settlements")
+    assert {r["parcela_id"] for r in rows} == set(scenario.paid)
+    assert {r["state"] for r in rows} == {"annotated"} and all(r["baixa_id"] for r in rows)
 
 
 def test_a_rerun_after_chaos_writes_nothing_twice(hostile):

@@ -199,7 +199,7 @@ def test_parcela_settled_by_a_person_before_the_run_is_left_alone(demo):
     recon_run(folder)
     [baixa] = parcelas_by_description(server)["Conta de luz"]["baixas"]
     assert baixa["observacao"] == "pago no caixa"
-    posted_to = {e.path for e in writes(server) if e.method == "POST"}
+    posted_to = [e.path for e in writes(server) if e.method == "POST"]
     assert sum(luz["id"] in path for path in posted_to) == 1  # only the person's
     [exceptions] = (folder / "reports").glob("*/exceptions.csv")
     unmatched = [r["memo"] for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())
@@ -322,3 +322,61 @@ def test_a_statement_whose_balances_do_not_add_up_is_reported_as_a_gap(demo):
     # 5.000,00 on 01/11 plus the Itaú lines of 02-06/11 (4.299,93) is not the 7.418,05 stated
     assert [(g["date"], g["amount"]) for g in gaps] == [("2026-11-02", "-1881.88")]
     assert "Itaú PJ" in gaps[0]["reason"] and "doubled" in gaps[0]["reason"]
+
+
+def run_against(folder: Path, monkeypatch, faults=None) -> tuple[int, StandIn]:
+    """One run against a stand-in started on the folder's state with these faults."""
+    from recon.contaazul.standin import Faults
+
+    with StandIn(state_path=folder / "contaazul_state.json", faults=faults or Faults()) as server:
+        monkeypatch.setenv("RECON_CONTAAZUL_API_URL", server.api_url)
+        monkeypatch.setenv("RECON_CONTAAZUL_TOKEN_URL", server.token_url)
+        return recon_run(folder), server
+
+
+def ledger_states(folder: Path) -> dict[str, str]:
+    with Store(folder / "recon.duckdb") as store:
+        return {r["parcela_id"]: r["state"] for r in store.query("SELECT * FROM settlements")}
+
+
+@pytest.fixture
+def quiet_demo(tmp_path, monkeypatch):
+    """The demo folder without a running server: each test starts its own, with faults."""
+    prepare_demo_folder(tmp_path / "demo", default_fixtures())
+    for name, value in {"RECON_CONTAAZUL_REQUESTS_PER_SECOND": "1000",
+                        "RECON_CONTAAZUL_RETRY_BACKOFF_SECONDS": "0.001",
+                        "RECON_CONTAAZUL_RETRY_MAX_DELAY_SECONDS": "0.01"}.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path / "demo"
+
+
+def test_a_landed_baixa_whose_lookup_fails_stays_unknown_and_is_resolved_next_run(quiet_demo, monkeypatch):
+    from recon.contaazul.standin import Faults
+
+    faults = Faults(ambiguous_write_rate=1.0, fail_next={"list_baixas": 1000}, seed=1)
+    code, server = run_against(quiet_demo, monkeypatch, faults)
+    assert code == 3
+    assert set(ledger_states(quiet_demo).values()) == {"unknown"}  # never `failed`
+    first_posts = sum(e.method == "POST" and e.path.startswith("/v1/") for e in server.journal)
+    assert first_posts == len(EXPECTED_AUTO)
+    [exceptions] = (quiet_demo / "reports").glob("*/exceptions.csv")
+    assert exceptions.read_text(encoding="utf-8").count("write_error") == len(EXPECTED_AUTO)
+
+    code, server = run_against(quiet_demo, monkeypatch)
+    assert not any(e.method == "POST" and e.path.startswith("/v1/") for e in server.journal)
+    assert set(ledger_states(quiet_demo).values()) == {"annotated"}
+    for descricao in EXPECTED_AUTO:
+        assert len(parcelas_by_description(server)[descricao]["baixas"]) == 1
+
+
+def test_a_baixa_whose_patch_fails_stays_confirmed_and_is_annotated_next_run(quiet_demo, monkeypatch):
+    from recon.contaazul.standin import Faults
+
+    code, server = run_against(quiet_demo, monkeypatch, Faults(fail_next={"patch_parcela": 1000}))
+    assert set(ledger_states(quiet_demo).values()) == {"confirmed"}
+    code, server = run_against(quiet_demo, monkeypatch)
+    assert not any(e.method == "POST" and e.path.startswith("/v1/") for e in server.journal)
+    assert set(ledger_states(quiet_demo).values()) == {"annotated"}
+    for descricao in EXPECTED_AUTO:
+        parcela = parcelas_by_description(server)[descricao]
+        assert len(parcela["baixas"]) == 1 and "[recon]" in parcela["nota"]

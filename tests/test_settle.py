@@ -138,3 +138,46 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
     assert states == {"p1": "skipped", "p2": "confirmed"}
     posts = [path for method, path in requests if method == "POST" and "/v1/" in path]
     assert posts == ["/v1/financeiro/eventos-financeiros/parcelas/p2/baixa"]
+
+
+def test_the_ledger_never_walks_a_row_back_to_a_replannable_state(tmp_path):
+    from recon.settle import Ledger
+    from recon.store import Store
+
+    with Store(tmp_path / "s.duckdb") as store:
+        ledger = Ledger(store)
+        assert ledger.record_intent(PLAN)
+        ledger.move(PLAN, "unknown", error="timeout")
+        ledger.move(PLAN, "failed", error="lookup failed too")  # refused: the baixa may exist
+        assert ledger.state_of(PLAN) == "unknown"
+        assert not ledger.record_intent(PLAN)  # a live row is never planned over
+        ledger.move(PLAN, "confirmed", baixa_id="b1")
+        ledger.move(PLAN, "failed", error="PATCH refused")
+        [row] = store.query("SELECT state, baixa_id, error FROM settlements")
+        assert row == {"state": "confirmed", "baixa_id": "b1", "error": "PATCH refused"}
+
+
+def test_a_partial_payment_recorded_meanwhile_stops_the_automatic_baixa(tmp_path):
+    from recon.settle import _settle_one
+
+    posts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if (granted := token_response(request)) is not None:
+            return granted
+        if request.method == "POST":
+            posts.append(request)
+        return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "RECEBIDO_PARCIAL",
+                                         "nao_pago": 1000.00, "nota": "", "baixas": []})
+
+    client = mock_client(tmp_path, handler)
+    ledger = RecordingLedger()
+
+    async def go():
+        async with client:
+            await _settle_one(ledger, client, PLAN)
+
+    asyncio.run(go())
+    assert posts == []
+    state, fields = ledger.moves[-1]
+    assert state == "skipped" and "R$ 1.000,00" in fields["error"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from recon.aio import gather_all
 from recon.contaazul.client import ContaAzulClient
+from recon.errors import ContaAzulError
 from recon.contaazul.mapping import (
     baixa_from_json,
     conta_from_json,
@@ -150,7 +151,12 @@ async def baixas_of(client: ContaAzulClient, parcela_id: str) -> list[Baixa]:
 
 
 async def create_baixa(client: ContaAzulClient, parcela_id: str, body: dict[str, Any]) -> Baixa:
-    document = await client.post(BAIXAS_OF_PARCELA_PATH.format(id=parcela_id), body)
+    path = BAIXAS_OF_PARCELA_PATH.format(id=parcela_id)
+    document = await client.post(path, body)
+    if not isinstance(document, dict) or not document.get("id"):
+        # Accepted but unreadable: the caller treats it as unclear and looks for its tag.
+        raise ContaAzulError("the baixa was answered without an id", method="POST", url=path,
+                             status=200)
     return baixa_from_json(document)
 
 

@@ -184,7 +184,11 @@ class ContaAzulClient:
         if 200 <= status < 300:
             if not response.content.strip():
                 return None
-            return json.loads(response.content, parse_float=Decimal)
+            try:
+                return json.loads(response.content, parse_float=Decimal)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ContaAzulError("the answer is not JSON", method=method,
+                                     url=sanitize_url(url), status=status) from None
         context = {"method": method, "url": sanitize_url(url), "status": status}
         message = error_message(response)
         if status in (401, 403):

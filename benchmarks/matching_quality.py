@@ -1,0 +1,221 @@
+"""How well the current matcher does on a labelled workload: the baseline for the next engine.
+
+Generates a workload (benchmarks/matching_data.py), loads it into a temporary DuckDB store as one
+run, runs `matchers.engine.match_run` with the default settings, and scores its decisions
+against the truth: precision and recall of `auto` on the 1:1 kinds, wrong automatic
+settlements with examples, review rate, outcomes per kind, candidates per line, wall time and
+peak memory of match_run. Run:
+
+    .venv/bin/python benchmarks/matching_quality.py [--parcelas 10000] [--lines N] [--seed 1] [--dense]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.matching_data import (  # noqa: E402
+    ONE_TO_ONE_KINDS, RUN_ID, Workload, generate, peak_rss_mb, reset_peak_rss)
+from matchers.engine import decisions_frame, match_run  # noqa: E402
+from recon.config import load_config  # noqa: E402
+from recon.pipeline import match_settings  # noqa: E402
+from recon.store import Store  # noqa: E402
+
+OUTCOMES = ("auto_right", "auto_wrong", "review_right", "review_wrong", "unmatched")
+
+
+@dataclass(frozen=True)
+class AutoScore:
+    autos: int  # automatic decisions on lines of the kinds scored
+    right: int  # of those, the parcela the truth names
+    eligible: int  # lines of those kinds: what a perfect engine would settle
+
+    @property
+    def precision(self) -> float:
+        return self.right / self.autos if self.autos else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.right / self.eligible if self.eligible else float("nan")
+
+
+def line_outcomes(decisions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """One row per decided line: its kind, the decision, whether the parcela proposed is one the
+    truth pairs with the line (`right`), and the truth kind of the parcela proposed."""
+    kinds = truth.dropna(subset=["line_key"]).drop_duplicates("line_key")[["line_key", "kind"]]
+    pairs = truth.dropna(subset=["line_key", "parcela_id"])[["line_key", "parcela_id"]]
+    pairs = pairs.drop_duplicates().assign(right=True)
+    parcela_kind = (truth.dropna(subset=["parcela_id"]).drop_duplicates("parcela_id")
+                    .set_index("parcela_id")["kind"])
+    out = decisions[["line_key", "parcela_id", "decision"]].merge(
+        kinds, on="line_key", how="left", validate="1:1")
+    out = out.merge(pairs, on=["line_key", "parcela_id"], how="left")
+    out["right"] = out["right"].astype("boolean").fillna(False).astype(bool)
+    out["chosen_kind"] = out["parcela_id"].map(parcela_kind)
+    return out
+
+
+def auto_score(outcomes: pd.DataFrame, kinds=ONE_TO_ONE_KINDS) -> AutoScore:
+    scored = outcomes[outcomes["kind"].isin(kinds)]
+    autos = scored[scored["decision"] == "auto"]
+    return AutoScore(autos=len(autos), right=int(autos["right"].sum()), eligible=len(scored))
+
+
+def wrong_autos(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Automatic settlements of a parcela the truth does not pair with the line (any kind)."""
+    return outcomes[(outcomes["decision"] == "auto") & ~outcomes["right"]]
+
+
+def review_rate(outcomes: pd.DataFrame) -> float:
+    return float((outcomes["decision"] == "review").mean()) if len(outcomes) else float("nan")
+
+
+def kind_table(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Lines per kind by outcome: auto or review on a right or wrong parcela, or unmatched."""
+    verdict = np.where(outcomes["decision"] == "unmatched", "unmatched",
+                       outcomes["decision"] + np.where(outcomes["right"], "_right", "_wrong"))
+    table = pd.crosstab(outcomes["kind"], verdict).reindex(columns=list(OUTCOMES), fill_value=0)
+    return table.assign(lines=table.sum(axis=1))[["lines", *OUTCOMES]]
+
+
+def candidate_stats(per_line: np.ndarray) -> dict[str, float]:
+    """Candidate parcelas per bank line (lines with none count as 0)."""
+    if len(per_line) == 0:
+        return {"mean": 0.0, "p99": 0.0, "max": 0, "pairs": 0, "none": 0}
+    return {"mean": float(per_line.mean()), "p99": float(np.percentile(per_line, 99)),
+            "max": int(per_line.max()), "pairs": int(per_line.sum()),
+            "none": int((per_line == 0).sum())}
+
+
+def load_workload(store: Store, workload: Workload, run_id: str) -> None:
+    """The run's inputs as the pipeline leaves them just before matching."""
+    store.insert_frame("statement_lines", workload.lines.assign(first_run_id=run_id))
+    # Empty, not NULL, for a parcela with no contact: the current engine reads a NULL name as
+    # NaN once other rows have names, and clean_name(NaN) raises TypeError (engine bug).
+    parcelas = workload.parcelas.assign(run_id=run_id)
+    store.insert_frame("parcelas", parcelas.assign(contact_name=parcelas["contact_name"].fillna("")))
+    store.insert_frame("pessoas", workload.contacts.assign(run_id=run_id))
+    store.insert_frame("run_lines", pd.DataFrame({"run_id": run_id,
+                                                  "line_key": workload.lines["line_key"]}))
+
+
+def run_engine(store: Store, run_id: str) -> tuple[pd.DataFrame, float, float]:
+    """Decisions, wall seconds and peak RSS (MB) of match_run alone."""
+    settings = match_settings(load_config(None, environ={}))
+    gc.collect()
+    reset_peak_rss()
+    began = time.perf_counter()
+    decisions = match_run(store, run_id, settings)
+    wall = time.perf_counter() - began
+    return decisions_frame(run_id, decisions), wall, peak_rss_mb()
+
+
+def candidates_per_line(store: Store, run_id: str) -> np.ndarray:
+    frame = store.query_frame(
+        """SELECT r.line_key, count(c.parcela_id) AS n FROM run_lines r
+           LEFT JOIN candidates c ON c.run_id = r.run_id AND c.line_key = r.line_key
+           WHERE r.run_id = $run_id GROUP BY r.line_key""", {"run_id": run_id})
+    return frame["n"].to_numpy()
+
+
+def brl(cents: float) -> str:
+    text = f"{abs(cents) / 100:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    return f"{'-' if cents < 0 else ''}R$ {text}"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "n/a"
+
+
+def wrong_examples(wrong: pd.DataFrame, workload: Workload, limit: int) -> list[str]:
+    """A few wrong settlements, each with the line, the parcela taken and the right one."""
+    lines = workload.lines.set_index("line_key")
+    parcelas = workload.parcelas.set_index("parcela_id")
+    truth = workload.truth.dropna(subset=["line_key", "parcela_id"]).groupby("line_key")["parcela_id"]
+    rows = []
+    for row in wrong.sort_values("line_key").head(limit).itertuples(index=False):
+        line, taken = lines.loc[row.line_key], parcelas.loc[row.parcela_id]
+        right = ", ".join(truth.get_group(row.line_key)) if row.line_key in truth.groups else "none"
+        rows.append(f"  {row.line_key} {row.kind:<12} {brl(line.amount_cents)} {line.posted_on:%Y-%m-%d}"
+                    f" {line.memo[:48]!r}\n      -> {row.parcela_id} ({row.chosen_kind}, "
+                    f"{taken.contact_name}, {brl(taken.open_cents)} due {taken.due_on:%Y-%m-%d});"
+                    f" truth: {right}")
+    return rows
+
+
+def report(args, workload: Workload, outcomes: pd.DataFrame, timings: dict[str, float],
+           per_line: np.ndarray) -> str:
+    score, wrong = auto_score(outcomes), wrong_autos(outcomes)
+    counts, cand = outcomes["decision"].value_counts(), candidate_stats(per_line)
+    n = len(outcomes)
+    guesses = outcomes[(outcomes["kind"] == "ambiguous") & (outcomes["decision"] == "auto")]
+    out = [
+        f"workload: {args.parcelas:,} parcelas x {args.lines:,} lines, seed {args.seed}, "
+        f"{'dense' if args.dense else 'sparse'}, {args.accounts} accounts; generated in "
+        f"{timings['generate']:.2f} s, loaded in {timings['load']:.2f} s",
+        f"match_run: {timings['match']:.2f} s wall, peak RSS {timings['peak_mb']:,.0f} MB during "
+        f"match_run (process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)",
+        f"candidates per line: mean {cand['mean']:.1f}, p99 {cand['p99']:.0f}, max {cand['max']:,};"
+        f" {cand['pairs']:,} pairs; {cand['none']:,} lines with none",
+        "decisions: " + ", ".join(f"{d} {counts.get(d, 0):,} ({_pct(counts.get(d, 0), n)})"
+                                  for d in ("auto", "review", "unmatched")),
+        f"auto on 1:1 kinds ({' '.join(ONE_TO_ONE_KINDS)}): precision {score.precision:.4f} "
+        f"({score.right:,} of {score.autos:,}), recall {score.recall:.4f} "
+        f"({score.right:,} of {score.eligible:,})",
+        f"wrong automatic settlements: {len(wrong):,} of {counts.get('auto', 0):,} autos; "
+        f"autos on ambiguous lines (guesses): {len(guesses):,}, {int(guesses['right'].sum()):,} "
+        f"of them happen to be right",
+    ]
+    if len(wrong):
+        pairs = (wrong["kind"] + " -> " + wrong["chosen_kind"].fillna("?")).value_counts()
+        out.append("  line kind -> kind of the parcela taken: "
+                   + ", ".join(f"{k} {v:,}" for k, v in pairs.items()))
+        out += wrong_examples(wrong, workload, args.examples)
+    out += ["outcomes per kind (right = a parcela the truth pairs with the line):",
+            kind_table(outcomes).to_string()]
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parcelas", type=int, default=10_000)
+    parser.add_argument("--lines", type=int, help="bank lines (default: as many as parcelas)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accounts", type=int, default=4)
+    parser.add_argument("--dense", action="store_true", help="one 365-day ledger at every size")
+    parser.add_argument("--examples", type=int, default=5, help="wrong settlements to show")
+    args = parser.parse_args(argv)
+    args.lines = args.lines or args.parcelas
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    workload = generate(args.parcelas, args.lines, seed=args.seed, accounts=args.accounts,
+                        dense=args.dense)
+    timings["generate"] = time.perf_counter() - began
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
+        began = time.perf_counter()
+        load_workload(store, workload, RUN_ID)
+        timings["load"] = time.perf_counter() - began
+        decisions, timings["match"], timings["peak_mb"] = run_engine(store, RUN_ID)
+        per_line = candidates_per_line(store, RUN_ID)
+    print(report(args, workload, line_outcomes(decisions, workload.truth), timings, per_line))
+
+
+if __name__ == "__main__":
+    main()
