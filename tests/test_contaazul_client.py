@@ -9,7 +9,7 @@ import httpx
 import pytest
 from support import TEST_SECRET, mock_client
 
-from recon.contaazul.tokens import TokenFile
+from recon.contaazul.tokens import TokenFile, Tokens
 from recon.errors import (
     ContaAzulAuthError,
     ContaAzulConflict,
@@ -262,3 +262,71 @@ def test_pagination_counts_items_and_survives_wrong_totals(tmp_path, exists, ann
     items = run(go())
     assert sorted(item["id"] for item in items) == list(range(exists))
     assert len(pages_asked) == expected_requests
+
+
+def test_concurrent_401s_rotate_the_refresh_token_once(tmp_path):
+    fake = FakeApi()
+    rejected: set[str] = set()
+
+    def handler(request):
+        if request.url.path == "/v1/x" and request.headers["Authorization"] == "Bearer old":
+            rejected.add(request.url.params.get("n", ""))
+            return httpx.Response(401, json={"code": 401, "message": "The Token has expired."})
+        return fake(request)
+
+    client, token_file = make_client(tmp_path, handler, access_token="old",
+                                     expires_at=int(time.time()) + 3600)
+
+    async def go():
+        async with client:
+            await asyncio.gather(*(client.get("/v1/x", params={"n": i}) for i in range(6)))
+
+    run(go())
+    assert len(rejected) == 6  # all six went out with the old token and were refused
+    assert fake.refresh_count == 1
+
+
+def test_a_token_endpoint_outage_is_retried_not_taken_for_a_revoked_login(tmp_path):
+    fake = FakeApi()
+    outages = [httpx.Response(503), httpx.Response(502)]
+
+    def handler(request):
+        if request.url.path == "/oauth2/token" and outages:
+            return outages.pop(0)
+        return fake(request)
+
+    client, token_file = make_client(tmp_path, handler)
+
+    async def go():
+        async with client:
+            return await client.get("/v1/x")
+
+    assert run(go()) == {"ok": True}
+    assert token_file.read().refresh_token == "rt-1"
+
+
+def test_token_errors_never_echo_the_request(tmp_path):
+    page = "<html>Bad gateway. You sent: grant_type=refresh_token&refresh_token=rt-0</html>"
+
+    def handler(request):
+        return httpx.Response(400, text=page) if request.url.path == "/oauth2/token" else None
+
+    client, _ = make_client(tmp_path, handler)
+
+    async def go():
+        async with client:
+            await client.get("/v1/x")
+
+    with pytest.raises(ContaAzulAuthError) as caught:
+        run(go())
+    assert "rt-0" not in str(caught.value) and "HTTP 400" in str(caught.value)
+
+
+def test_a_token_file_readable_by_others_is_refused(tmp_path):
+    from recon.errors import ConfigError
+
+    token_file = TokenFile(tmp_path / "tokens.json")
+    token_file.write(Tokens(refresh_token="rt-0"))
+    (tmp_path / "tokens.json").chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        token_file.read()

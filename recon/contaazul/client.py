@@ -74,6 +74,22 @@ def error_message(response: httpx.Response) -> str:
     return text[:200]
 
 
+def token_error_message(response: httpx.Response) -> str:
+    """Only the OAuth error fields: a proxy's error page could echo the form, and the form
+    carries the refresh token or the authorization code."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("error") or body.get("error_description")):
+        text = ": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
+    else:
+        text = f"HTTP {response.status_code}"
+    if isinstance(body, dict) and body.get("error") == "invalid_grant":
+        text += ". The refresh token is no longer valid: run `recon auth login` again."
+    return text
+
+
 class ContaAzulClient:
     """One connected company. Use as `async with ContaAzulClient(...) as client`."""
 
@@ -137,7 +153,7 @@ class ContaAzulClient:
         while True:
             attempt += 1
             try:
-                response = await self._send_once(method, url, params, body)
+                response, used = await self._send_once(method, url, params, body)
             except httpx.TransportError as exc:
                 if is_read and attempt < self._retry.max_attempts:
                     await asyncio.sleep(self._retry.delay(attempt, None))
@@ -148,7 +164,7 @@ class ContaAzulClient:
                 ) from None
             if response.status_code == 401 and not refreshed:
                 refreshed = True
-                await self._refresh(stale=self._tokens)
+                await self._refresh(stale=used)
                 attempt -= 1  # a refresh is not a retry of the request
                 continue
             retryable = response.status_code == 429 or (
@@ -164,9 +180,9 @@ class ContaAzulClient:
 
     async def _send_once(
         self, method: str, url: str, params: dict[str, Any] | None, body: dict[str, Any] | None
-    ) -> httpx.Response:
-        token = await self._access_token()
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    ) -> tuple[httpx.Response, Tokens]:
+        tokens = await self._current_tokens()
+        headers = {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"}
         content = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -177,7 +193,7 @@ class ContaAzulClient:
                 method, url, params=params, content=content, headers=headers
             )
         log.info('HTTP %s %s "%d"', method, sanitize_url(url), response.status_code)
-        return response
+        return response, tokens
 
     def _decode(self, method: str, url: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -199,52 +215,57 @@ class ContaAzulClient:
             raise ContaAzulRateLimited(message, **context)
         raise ContaAzulError(message, **context)
 
-    async def _access_token(self) -> str:
+    async def _current_tokens(self) -> Tokens:
         if self._tokens is None:
             self._tokens = self._token_file.read()
         if not self._tokens.access_is_fresh():
             await self._refresh(stale=self._tokens)
         assert self._tokens is not None
-        return self._tokens.access_token
+        return self._tokens
 
-    async def _refresh(self, stale: Tokens | None) -> None:
-        """Single-flight: whoever holds the lock refreshes; the others reuse its result."""
+    async def _refresh(self, stale: Tokens) -> None:
+        """Single-flight across tasks (a lock) and processes (a file lock).
+
+        `stale` is the token the caller saw fail or expire: if someone has already
+        replaced it, there is nothing to do. Refreshing twice would rotate the
+        refresh token twice, and every rotation is a chance to lose it.
+        """
         async with self._refresh_lock:
             if self._auth_failure is not None:
                 raise self._auth_failure  # a refused refresh token will not work the next time
-            if self._tokens is not stale and self._tokens is not None:
+            if self._tokens is not None and self._tokens != stale and self._tokens.access_is_fresh():
                 return  # another task refreshed while we waited
-            with self._token_file.locked():
+            async with self._token_file.locked_async():
                 on_disk = self._token_file.read()
-                if on_disk.access_is_fresh() and (stale is None or on_disk != stale):
+                if on_disk != stale and on_disk.access_is_fresh():
                     self._tokens = on_disk  # another process refreshed first
                     return
-                try:
-                    self._tokens = await self._exchange_refresh_token(on_disk.refresh_token)
-                except ContaAzulAuthError as exc:
-                    self._auth_failure = exc
-                    raise
-                self._token_file.write(self._tokens)
+                fresh = await self._exchange_refresh_token(on_disk.refresh_token)
+                self._token_file.write(fresh)  # on disk before anything uses it
+                self._tokens = fresh
 
     async def _exchange_refresh_token(self, refresh_token: str) -> Tokens:
-        try:
-            response = await self._http.post(
-                self._token_url,
-                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                auth=self._client_auth,
-            )
-        except httpx.TransportError as exc:
-            raise ContaAzulTransportError(
-                f"token endpoint did not answer ({type(exc).__name__})",
-                method="POST", url=sanitize_url(self._token_url),
-            ) from None
-        if response.status_code != 200:
-            message = error_message(response)
-            hint = (" The refresh token is no longer valid: run `recon auth login` again."
-                    if "invalid_grant" in response.text else "")
-            raise ContaAzulAuthError(message + hint, method="POST",
-                                     url=sanitize_url(self._token_url),
-                                     status=response.status_code)
-        document = response.json()
-        log.info("access token refreshed; new refresh token stored")
-        return tokens_from_response(document)
+        """One refresh, retried on no answer, 429 and 5xx; a refusal is final and remembered."""
+        url = sanitize_url(self._token_url)
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                response = await self._http.post(
+                    self._token_url, auth=self._client_auth,
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+            except httpx.TransportError as exc:
+                failure: ContaAzulError = ContaAzulTransportError(
+                    f"token endpoint did not answer ({type(exc).__name__})", method="POST", url=url)
+            else:
+                if response.status_code == 200:
+                    log.info("access token refreshed; new refresh token stored")
+                    return tokens_from_response(response.json())
+                if response.status_code != 429 and response.status_code < 500:
+                    self._auth_failure = ContaAzulAuthError(
+                        token_error_message(response), method="POST", url=url,
+                        status=response.status_code)
+                    raise self._auth_failure
+                failure = ContaAzulError(token_error_message(response), method="POST", url=url,
+                                         status=response.status_code)
+            if attempt < self._retry.max_attempts:
+                await asyncio.sleep(self._retry.delay(attempt, None))
+        raise failure

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from recon.contaazul.client import error_message, sanitize_url
+from recon.contaazul.client import sanitize_url, token_error_message
 from recon.contaazul.tokens import TokenFile, Tokens, tokens_from_response
 from recon.errors import ContaAzulAuthError, ContaAzulTransportError
 
@@ -122,7 +122,7 @@ def _token_request(token_url: str, client_id: str, client_secret: str, data: dic
                                       method="POST", url=sanitize_url(token_url)) from None
     if response.status_code != 200:
         raise ContaAzulAuthError(
-            f"{error_message(response)}. Run `recon auth login` again.", method="POST",
+            f"{token_error_message(response)}. Run `recon auth login` again.", method="POST",
             url=sanitize_url(token_url), status=response.status_code)
     return tokens_from_response(response.json())
 

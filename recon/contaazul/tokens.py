@@ -8,13 +8,15 @@ is replaced atomically; a lock file serialises refreshes across processes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +65,9 @@ class TokenFile:
 
     def read(self) -> Tokens:
         try:
+            if self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"token file {self.path} is readable by others: "
+                                  f"run chmod 600 {self.path}")
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ContaAzulAuthError(
@@ -104,12 +109,26 @@ class TokenFile:
                 os.unlink(tmp_name)
             raise
 
+    @contextlib.asynccontextmanager
+    async def locked_async(self) -> AsyncIterator[None]:
+        """The same lock, waited for in a thread: while another process refreshes, this
+        run's other requests keep going instead of stalling the event loop."""
+        fd = self._open_lock()
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _open_lock(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive lock across processes for the whole read-refresh-write."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
