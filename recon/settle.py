@@ -22,7 +22,7 @@ from recon.contaazul.client import ContaAzulClient
 from recon.dates import SAO_PAULO
 from recon.errors import ContaAzulConflict, ContaAzulError, ContaAzulTransportError
 from recon.money import format_brl, from_cents
-from recon.records import LEDGER_UNRESOLVED, ParcelaDetail
+from recon.records import LEDGER_UNRESOLVED, BankAccount, ParcelaDetail
 from recon.sources.keys import fold_text
 from recon.store import Store
 
@@ -93,7 +93,7 @@ def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
             amount_cents=abs(int(row["amount_cents"])), data_pagamento=row["posted_on"],
             conta_financeira_id=row["conta_financeira_id"],
             metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
-            bank_label="/".join(str(row[k] or "?") for k in ("bank_code", "branch", "account_number")),
+            bank_label=BankAccount(row["bank_code"], row["branch"], row["account_number"]).label(),
         )
         for row in rows
     ]
@@ -374,5 +374,5 @@ def _plan_from_row(store: Store, row: dict[str, Any]) -> PlannedBaixa:
         amount_cents=int(row["amount_cents"]), data_pagamento=row["data_pagamento"],
         conta_financeira_id=row["conta_financeira_id"], metodo_pagamento=row["metodo_pagamento"],
         memo=line["memo"],
-        bank_label="/".join(str(line[k] or "?") for k in ("bank_code", "branch", "account_number")),
+        bank_label=BankAccount(line["bank_code"], line["branch"], line["account_number"]).label(),
     )

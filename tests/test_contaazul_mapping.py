@@ -1,6 +1,6 @@
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -90,7 +90,9 @@ def _spec_parameters(spec_text: str, path: str) -> set[str]:
 def test_every_query_parameter_we_send_is_declared_in_the_spec(shared_dir):
     """The API silently ignores unknown parameters, so a typo would return everything."""
     spec = (shared_dir / "specs" / "contaazul-financial-openapi.yml").read_text(encoding="utf-8")
-    sent = set(api.buscar_params(date(2026, 1, 1), date(2026, 1, 31), 1, api.OPEN_STATUSES))
+    sent = set(api.buscar_params(date(2026, 1, 1), date(2026, 1, 31), 1, api.OPEN_STATUSES,
+                                 changed_since=datetime(2026, 1, 2, 3, 4, tzinfo=UTC)))
+    assert "data_alteracao_de" in sent and "status" in sent
     for kind, path in api.BUSCAR_PATHS.items():
         declared = _spec_parameters(spec, path)
         assert sent <= declared, f"{kind}: {sorted(sent - declared)} not in the spec of {path}"
@@ -115,3 +117,10 @@ def test_paths_we_call_exist_in_the_specs(shared_dir):
     assert f"  {api.PARCELA_PATH}:" in financial
     assert f"  {api.BAIXAS_OF_PARCELA_PATH.replace('{id}', '{parcela_id}')}:" in baixas
     assert f"  {api.BAIXA_PATH.replace('{id}', '{baixa_id}')}:" in baixas
+
+
+def test_changed_since_is_sent_as_sao_paulo_wall_time_without_an_offset():
+    params = api.buscar_params(date(2026, 1, 1), date(2026, 1, 31), 1,
+                               changed_since=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    assert params["data_alteracao_de"] == "2026-01-02T00:04:05"
+    assert "status" not in params  # every status: a parcela settled meanwhile must show

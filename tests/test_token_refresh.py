@@ -35,4 +35,6 @@ def test_two_processes_sharing_a_token_file_never_reuse_a_refresh_token(tmp_path
     assert statuses and set(statuses) == {200}, statuses  # never invalid_grant
     assert len(statuses) >= 3  # the 1 s tokens really expired and were refreshed mid-run
     assert token_file.read().refresh_token not in ("rt-0", "")
-    assert "rt-0" not in "".join(out + err for out, err in outcomes)
+    printed = "".join(out + err for out, err in outcomes)
+    assert "access token refreshed" in printed  # the workers did log at debug level
+    assert "rt-0" not in printed and token_file.read().refresh_token not in printed

@@ -13,7 +13,6 @@ from typing import Any
 
 from recon.aio import gather_all
 from recon.contaazul.client import ContaAzulClient
-from recon.errors import ContaAzulError
 from recon.contaazul.mapping import (
     baixa_from_json,
     conta_from_json,
@@ -23,6 +22,7 @@ from recon.contaazul.mapping import (
     pessoa_from_json,
 )
 from recon.dates import SAO_PAULO
+from recon.errors import ContaAzulError
 from recon.records import Baixa, ContaFinanceira, Parcela, ParcelaDetail, ParcelaKind, Pessoa
 
 PAGE_SIZES = (10, 20, 50, 100, 200, 500, 1000)  # anything else is a 400
@@ -43,14 +43,21 @@ BAIXA_PATH = "/v1/financeiro/eventos-financeiros/parcelas/baixa/{id}"
 OPEN_STATUSES = ("EM_ABERTO", "ATRASADO", "RECEBIDO_PARCIAL")
 
 
-def buscar_params(due_from: date, due_to: date, page: int, statuses: Sequence[str]) -> dict[str, Any]:
-    return {
+def buscar_params(due_from: date, due_to: date, page: int, statuses: Sequence[str] = (),
+                  changed_since: datetime | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {
         "pagina": page,
         "tamanho_pagina": PAGE_SIZE,
         "data_vencimento_de": due_from.isoformat(),
         "data_vencimento_ate": due_to.isoformat(),
-        "status": list(statuses),  # httpx sends a list as repeated keys, as the API wants
     }
+    if statuses:
+        params["status"] = list(statuses)  # httpx sends a list as repeated keys, as the API wants
+    if changed_since is not None:
+        # São Paulo wall time without an offset: a Z or an offset is a 400
+        params["data_alteracao_de"] = (changed_since.astimezone(SAO_PAULO).replace(tzinfo=None)
+                                       .isoformat(timespec="seconds"))
+    return params
 
 
 async def fetch_pages(client: ContaAzulClient, path: str, params: dict[str, Any]) -> list[Any]:
@@ -131,12 +138,7 @@ async def changed_parcela_ids(
     client: ContaAzulClient, since: datetime, due_from: date, due_to: date
 ) -> set[str]:
     """Ids of parcelas (any status, both kinds) changed in Conta Azul since `since`."""
-    params = {
-        "pagina": 1, "tamanho_pagina": PAGE_SIZE,
-        "data_vencimento_de": due_from.isoformat(), "data_vencimento_ate": due_to.isoformat(),
-        # São Paulo wall time without an offset: a Z or an offset is a 400
-        "data_alteracao_de": since.astimezone(SAO_PAULO).replace(tzinfo=None).isoformat(timespec="seconds"),
-    }
+    params = buscar_params(due_from, due_to, 1, changed_since=since)
     pages = await gather_all(*(fetch_pages(client, path, params) for path in BUSCAR_PATHS.values()))
     return {str(item["id"]) for page in pages for item in page}
 

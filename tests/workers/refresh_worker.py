@@ -1,6 +1,7 @@
 """Run as a separate process by test_token_refresh: GETs in a loop with a shared token file."""
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -19,4 +20,6 @@ async def main(api_url: str, token_file: str, requests: int) -> None:
 
 
 if __name__ == "__main__":
+    # Debug logging on stderr, so the test's check that no token is printed means something.
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
