@@ -137,6 +137,14 @@ class _Lote:
     debits: int = 0
     credits: int = 0
 
+    def count(self, cents: int) -> None:
+        """Add a movement to the sums the trailer lote is checked against."""
+        self.moved += cents
+        if cents < 0:
+            self.debits -= cents
+        else:
+            self.credits += cents
+
 
 def _check_kind(records: list[tuple[int, str]], filename: str) -> None:
     """Refuse anything that is not an extrato before reading a line of it."""
@@ -238,6 +246,15 @@ def _no_trailer(lote: _Lote, filename: str) -> Reject:
 def parse_cnab240(data: bytes, filename: str) -> StatementFile:
     """Read one CNAB 240 extrato's bytes. Raises InputError when nothing in it can be used."""
     records = _records(_decode(data))
+    first = _file_header(records, filename)
+    _check_kind(records, filename)
+    walk = _Walk(filename)
+    walk.read(records[1:])
+    return _statement_file(walk, _cut(first, 1, 3), filename)
+
+
+def _file_header(records: list[tuple[int, str]], filename: str) -> str:
+    """The header arquivo (record type 0) every CNAB 240 file opens with."""
     if not records:
         raise InputError("the file is empty", file=filename, hint=HINT_FILE)
     first_no, first = records[0]
@@ -245,82 +262,110 @@ def parse_cnab240(data: bytes, filename: str) -> StatementFile:
         raise InputError(f"not a CNAB 240 file: line {first_no} has {len(first)} characters and "
                          "is not a file header (240 characters, record type 0)", file=filename,
                          line=first_no, hint=HINT_FILE)
-    _check_kind(records, filename)
+    return first
 
-    lotes: list[_Lote] = []
-    current: _Lote | None = None
-    kept: list[StatementLine] = []
-    rejects: list[Reject] = []
-    balances: list[Balance] = []
-    has_trailer = False
 
-    def note(items: list[Balance | Reject]) -> None:
-        balances.extend(item for item in items if isinstance(item, Balance))
-        rejects.extend(item for item in items if isinstance(item, Reject))
+class _Walk:
+    """Walks the records after the header arquivo, lote by lote, collecting the movements,
+    balances and rejects in file order."""
 
-    for no, line in records[1:]:
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.lotes: list[_Lote] = []
+        self.current: _Lote | None = None  # the lote whose trailer is still to come
+        self.kept: list[StatementLine] = []
+        self.rejects: list[Reject] = []
+        self.balances: list[Balance] = []
+        self.has_trailer = False
+
+    def read(self, records: list[tuple[int, str]]) -> None:
+        for no, line in records:
+            self._record(no, line)
+        if self.current is not None:
+            self.rejects.append(_no_trailer(self.current, self.filename))
+        if not self.has_trailer:
+            self.rejects.append(Reject(file=self.filename, field="trailer arquivo",
+                                       kind="warning",
+                                       reason="the file has no trailer (record type 9)",
+                                       hint="The file may be truncated; " + HINT_FILE))
+
+    def _record(self, no: int, line: str) -> None:
         kind = line[7:8]
         if len(line) != RECORD:
-            if kind in ("0", "1"):
-                raise InputError(f"the header on line {no} has {len(line)} characters, not 240, "
-                                 "so the file's structure cannot be trusted", file=filename,
-                                 line=no, hint=HINT_FILE)
-            rejects.append(Reject(file=filename, line=no, field="tamanho do registro",
-                                  value=str(len(line)), hint=_HINT_LINE, kind="rejected",
-                                  reason=f"line {no} has {len(line)} characters; CNAB 240 "
-                                         "records have 240"))
+            self._wrong_length(no, line, kind)
         elif kind == "1":
-            if current is not None:
-                rejects.append(_no_trailer(current, filename))
-            account = _account(line)
-            opening = _balance(line, no, account, "opening", filename)
-            note([opening])
-            current = _Lote(no, account, _cut(line, 14, 16),
-                            opening if isinstance(opening, Balance) else None)
-            lotes.append(current)
-        elif kind == "3" and current is None:
-            raise InputError("a detail record comes before any lote header (record type 1)",
-                             file=filename, line=no, hint=HINT_FILE)
-        elif kind == "3" and current is not None:
-            outcome = _detail(line, no, current, filename)
-            if isinstance(outcome, Reject):
-                rejects.append(outcome)
-                continue
-            kept.append(outcome)
-            current.moved += outcome.amount_cents
-            if outcome.amount_cents < 0:
-                current.debits -= outcome.amount_cents
-            else:
-                current.credits += outcome.amount_cents
-        elif kind == "5" and current is not None:
-            note(_close(current, line, no, filename))
-            current = None
+            self._open_lote(no, line)
+        elif kind == "3":
+            self._movement(no, line)
+        elif kind == "5" and self.current is not None:
+            self._note(_close(self.current, line, no, self.filename))
+            self.current = None
         elif kind == "9":
-            has_trailer = True
+            self.has_trailer = True
         elif kind == "0":
             raise InputError("a second file header (record type 0): two files joined into one",
-                             file=filename, line=no, hint="Read each bank file on its own.")
+                             file=self.filename, line=no, hint="Read each bank file on its own.")
         else:
             what = "a lote trailer without its header" if kind == "5" else f"record type {kind!r}"
-            rejects.append(Reject(file=filename, line=no, field="tipo de registro", value=kind,
-                                  kind="warning", reason=f"{what} is not read", hint=HINT_FILE))
-    if current is not None:
-        rejects.append(_no_trailer(current, filename))
-    if not has_trailer:
-        rejects.append(Reject(file=filename, field="trailer arquivo", kind="warning",
-                              reason="the file has no trailer (record type 9)",
-                              hint="The file may be truncated; " + HINT_FILE))
+            self.rejects.append(Reject(file=self.filename, line=no, field="tipo de registro",
+                                       value=kind, kind="warning",
+                                       reason=f"{what} is not read", hint=HINT_FILE))
 
+    def _wrong_length(self, no: int, line: str, kind: str) -> None:
+        """A short or long header breaks every position after it; a detail costs one line."""
+        if kind in ("0", "1"):
+            raise InputError(f"the header on line {no} has {len(line)} characters, not 240, "
+                             "so the file's structure cannot be trusted", file=self.filename,
+                             line=no, hint=HINT_FILE)
+        self.rejects.append(Reject(file=self.filename, line=no, field="tamanho do registro",
+                                   value=str(len(line)), hint=_HINT_LINE, kind="rejected",
+                                   reason=f"line {no} has {len(line)} characters; CNAB 240 "
+                                          "records have 240"))
+
+    def _open_lote(self, no: int, line: str) -> None:
+        if self.current is not None:
+            self.rejects.append(_no_trailer(self.current, self.filename))
+        account = _account(line)
+        opening = _balance(line, no, account, "opening", self.filename)
+        self._note([opening])
+        self.current = _Lote(no, account, _cut(line, 14, 16),
+                             opening if isinstance(opening, Balance) else None)
+        self.lotes.append(self.current)
+
+    def _movement(self, no: int, line: str) -> None:
+        if self.current is None:
+            raise InputError("a detail record comes before any lote header (record type 1)",
+                             file=self.filename, line=no, hint=HINT_FILE)
+        outcome = _detail(line, no, self.current, self.filename)
+        if isinstance(outcome, Reject):
+            self.rejects.append(outcome)
+            return
+        self.kept.append(outcome)
+        self.current.count(outcome.amount_cents)
+
+    def _note(self, items: list[Balance | Reject]) -> None:
+        self.balances.extend(item for item in items if isinstance(item, Balance))
+        self.rejects.extend(item for item in items if isinstance(item, Reject))
+
+
+def _keyed(kept: list[StatementLine]) -> tuple[StatementLine, ...]:
+    """The lines with their line keys, which are only known once every line is read."""
     fingerprints = keys.statement_fingerprints(
         (k.account, k.posted_on, k.amount_cents, k.memo, k.fitid) for k in kept)
     keyed = zip(kept, keys.assign_line_keys(fingerprints), strict=True)
-    lines = tuple(replace(line, line_key=key) for line, key in keyed)
-    dates = [line.posted_on for line in lines] or [b.on for b in balances]
-    versions = dict.fromkeys(lote.version for lote in lotes)
+    return tuple(replace(line, line_key=key) for line, key in keyed)
+
+
+def _statement_file(walk: _Walk, bank: str, filename: str) -> StatementFile:
+    lines = _keyed(walk.kept)
+    dates = [line.posted_on for line in lines] or [b.on for b in walk.balances]
+    versions = dict.fromkeys(lote.version for lote in walk.lotes)
     log.info("%s: %d lines kept, %d dropped or rejected, %d lotes", filename, len(lines),
-             len(rejects), len(lotes))
+             len(walk.rejects), len(walk.lotes))
     return StatementFile(
-        path=filename, format=FORMAT, accounts=tuple(dict.fromkeys(lote.account for lote in lotes)),
-        lines=lines, dropped=tuple(rejects), period=(min(dates), max(dates)) if dates else None,
-        balances=tuple(balances), bank=_cut(first, 1, 3),
+        path=filename, format=FORMAT,
+        accounts=tuple(dict.fromkeys(lote.account for lote in walk.lotes)),
+        lines=lines, dropped=tuple(walk.rejects),
+        period=(min(dates), max(dates)) if dates else None,
+        balances=tuple(walk.balances), bank=bank,
         layout="segmento E " + "/".join(f"v{v}" for v in versions))

@@ -13,7 +13,8 @@ each data row, in file order:
 * everything else is a movement, or a Reject naming the column and value at fault.
 
 The account comes from the preamble when the layout can read it there (what the bank
-wrote in the file beats what the caller assumes), else from the caller.
+wrote in the file beats what the caller assumes; recon.sources.csv_preamble), else from
+the caller.
 Line keys are the same fingerprints OFX lines get (recon.sources.keys), with the
 bank's document/identifier column as the FITID hint.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +31,7 @@ from recon.errors import InputError
 from recon.records import Balance, BankAccount, Reject, StatementFile, StatementLine
 from recon.sources import keys
 from recon.sources.csv_layouts import PRESETS, CsvLayout, Markers, header_key
+from recon.sources.csv_preamble import preamble_account, statement_period, summary_balances
 from recon.sources.csv_text import (  # noqa: F401  (parse_br_amount, looks_like_csv: API)
     HINT_LAYOUT,
     Row,
@@ -47,7 +48,6 @@ from recon.sources.csv_text import (  # noqa: F401  (parse_br_amount, looks_like
 log = logging.getLogger(__name__)
 
 FORMAT = "csv"
-_PERIOD = re.compile(r"(\d{2}/\d{2}/\d{4})\s*(?:A|E|ATE|-)\s*(\d{2}/\d{2}/\d{4})")
 _HINT_ROW = ("Check this movement on the bank's site or app; if it is real, download the "
              "statement again or enter it by hand.")
 
@@ -303,14 +303,16 @@ def parse_csv(data: bytes, filename: str, *, layout: CsvLayout | None = None,
     preamble = rows[:max(sheet.header_at, 0)]
     reader = _Reader(sheet, filename)
     reader.read(rows[sheet.header_at + 1:])
-    bank_account = _account(sheet, preamble, account)
-    balances, conflicts = _balances(reader, _summary(sheet, preamble), bank_account, filename)
+    bank_account = preamble_account(sheet, preamble, account)
+    summary = summary_balances(sheet, preamble)
+    balances, conflicts = _balances(reader, summary, bank_account, filename)
     lines = _lines(reader.drafts, bank_account, filename)
+    posted = [draft.posted_on for draft in reader.drafts]
     log.info("%s: %s layout, %d lines kept, %d dropped or rejected (%s)", filename,
              sheet.layout.name, len(lines), len(reader.rejects) + len(conflicts), encoding)
     return StatementFile(path=filename, format=FORMAT, accounts=(bank_account,), lines=lines,
                          dropped=tuple(reader.rejects + conflicts),
-                         period=_period(sheet, preamble, reader.drafts), balances=balances,
+                         period=statement_period(sheet, preamble, posted), balances=balances,
                          bank=sheet.layout.bank, layout=sheet.layout.name)
 
 
@@ -332,48 +334,6 @@ def _lines(drafts: list[_Draft], account: BankAccount, filename: str
                       posted_on=d.posted_on, amount_cents=d.cents, memo=d.memo, fitid=d.fitid,
                       line_key=key, raw_date=d.raw_date)
         for d, key in zip(drafts, keys.assign_line_keys(fingerprints), strict=True))
-
-
-def _preamble_text(sheet: Sheet, preamble: list[Row]) -> str:
-    return keys.fold_text(" ".join(sheet.delimiter.join(row.cells) for row in preamble))
-
-
-def _account(sheet: Sheet, preamble: list[Row], given: BankAccount | None) -> BankAccount:
-    layout = sheet.layout
-    if layout.account_pattern and preamble:
-        found = re.search(layout.account_pattern, _preamble_text(sheet, preamble), re.IGNORECASE)
-        if found:
-            groups = found.groupdict()
-            return keys.bank_account(layout.bank_code, groups.get("branch"), groups.get("number"))
-    return given if given is not None else keys.bank_account(layout.bank_code, None, None)
-
-
-def _period(sheet: Sheet, preamble: list[Row], drafts: list[_Draft]
-            ) -> tuple[date, date] | None:
-    """The movements' dates, widened to the period the preamble states, if it states one."""
-    dates = [draft.posted_on for draft in drafts]
-    stated = _PERIOD.search(_preamble_text(sheet, preamble)) if preamble else None
-    if stated:
-        dates += [d for text in stated.groups() if (d := parse_date(text, ("%d/%m/%Y",)))]
-    return (min(dates), max(dates)) if dates else None
-
-
-def _summary(sheet: Sheet, preamble: list[Row]) -> list[tuple[str, int]]:
-    """Balances a preamble states as a header cell over a value (Mercado Pago)."""
-    found = []
-    for name, kind in sheet.layout.summary_balances:
-        for i, row in enumerate(preamble):
-            names = [header_key(cell) for cell in row.cells]
-            if header_key(name) not in names:
-                continue
-            column = names.index(header_key(name))
-            below = next((r for r in preamble[i + 1:] if not r.blank), None)
-            text = below.cells[column] if below and column < len(below.cells) else ""
-            cents = parse_br_amount(text, sheet.layout.decimal, sheet.layout.thousands)
-            if cents is not None:
-                found.append((kind, cents))
-            break
-    return found
 
 
 def _balances(reader: _Reader, summary: list[tuple[str, int]], account: BankAccount,

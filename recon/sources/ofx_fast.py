@@ -66,9 +66,10 @@ _RAW_TEXT_TAGS = frozenset({"SCRIPT", "STYLE", "TEXTAREA", "TITLE", "XMP", "PLAI
 # out of them: never inside a statement, and checked where they are (_check_header).
 _HEADER_TAGS = frozenset({"STATUS", "CODE", "SEVERITY", "MESSAGE", "TRNUID", "ORG", "FID", "FI",
                           "SONRS", "STMTTRNRS", "CCSTMTTRNRS", "ACCTINFORS"}) | _RAW_TEXT_TAGS
-_NOT_IN_STATEMENT = _HEADER_TAGS
 _NOT_IN_TRANSACTION = _HEADER_TAGS | {"LEDGERBAL", "AVAILBAL"}
 _STATEMENT_FIELDS = ("CURDEF", "ACCTID", "BANKID", "BRANCHID", "ACCTTYPE", "DTSTART", "DTEND")
+_READ_IN_TRANSACTION = ("TRNTYPE", "NAME", "MEMO", "TRNAMT", "DTPOSTED", "DTUSER", "FITID", "SIC",
+                        "CHECKNUM")
 
 
 def read(prepared: Prepared, raws: list[RawStatement]) -> list[ReadStatement]:
@@ -158,10 +159,6 @@ def _date_error(text: str) -> str | None:
 
 
 # --- transactions ---
-_READ_IN_TRANSACTION = ("TRNTYPE", "NAME", "MEMO", "TRNAMT", "DTPOSTED", "DTUSER", "FITID", "SIC",
-                        "CHECKNUM")
-
-
 def _transaction(doc: _Doc, trn: RawTrn, tokens: list[Token], values: dict[str, object]) -> Entry:
     """`values`: each tag's text, first occurrence. That is ofxparse's value for nearly
     every block; the others (entities, CDATA, empty tags) are read with care first."""
@@ -268,7 +265,7 @@ class _Region:
     def __init__(self, doc: _Doc, tokens: list[Token], closed_after: bool) -> None:
         self.doc, self.tokens, self.closed_after = doc, tokens, closed_after
         self.first = _first_open(tokens)
-        if not _NOT_IN_STATEMENT.isdisjoint(self.first):
+        if not _HEADER_TAGS.isdisjoint(self.first):
             raise Unsupported("header tags inside a statement")
 
     def value(self, tag: str) -> object:
@@ -378,7 +375,7 @@ def _check_header(doc: _Doc, tokens: list[Token]) -> None:
         if name in ("STATUS", "SONRS"):
             _check_aggregate(tokens, index, name)
         if name in ("CODE", "SEVERITY", "MESSAGE", "TRNUID", "ORG", "FID") and (
-                not text or "&" in text or name == "CODE" and not _is_int(text.strip())):
+                not text or "&" in text or name == "CODE" and not _INTEGER.fullmatch(text.strip())):
             raise Unsupported(f"<{name}> is empty or unusual")
 
 
@@ -398,7 +395,3 @@ def _closing(tokens: list[Token], index: int, name: str) -> int:
                 break
             return end
     raise Unsupported(f"<{name}> nested in itself or never closed")
-
-
-def _is_int(text: str) -> bool:
-    return _INTEGER.fullmatch(text) is not None
