@@ -63,13 +63,14 @@ NAMED_MEMOS = {
     ("341", False): ["SISPAG {up:18}", "PIX TRANSF  {up:10}{ddmm}"],
     ("237", True): ["Transfe Pix Rem: {disp} {ddmm}", "TED-TRANSF ELET DISPON REMET.{up}"],
     ("237", False): ["PAGTO ELETRON COBRANCA {up}", "TRANSF CC PARA CC PJ {up}"],
-    ("001", True): ["Pix - Recebido - {ddmm} {hhmm} {up}", "Pix - Recebido - {ddmm} {hhmm} {doc} {up}",
+    ("001", True): ["Pix - Recebido - {ddmm} {hhmm} {up}",
+                    "Pix - Recebido - {ddmm} {hhmm} {doc} {up}",
                     "Transferência recebida - {ddmm} 1234 56789-0 {up}"],
     ("001", False): ["Pix - Enviado - {ddmm} {hhmm} {disp}", "Pagamento de Boleto - {up}"],
-    ("260", True): ["Transferência recebida pelo Pix - {up} - {doc} - ITAÚ UNIBANCO S.A. (0341) "
-                    "Agência: 1500 Conta: 12345-6"],
-    ("260", False): ["Transferência enviada pelo Pix - {up} - {doc} - BCO BRADESCO S.A. (0237) "
-                     "Agência: 3381 Conta: 98765-4", "Pagamento de boleto efetuado - {up}"]}
+    ("260", True): [("Transferência recebida pelo Pix - {up} - {doc} - ITAÚ UNIBANCO S.A. (0341) "
+                     "Agência: 1500 Conta: 12345-6")],
+    ("260", False): [("Transferência enviada pelo Pix - {up} - {doc} - BCO BRADESCO S.A. (0237) "
+                      "Agência: 3381 Conta: 98765-4"), "Pagamento de boleto efetuado - {up}"]}
 ANONYMOUS_MEMOS = {"341": ["TED 237.1234", "DOC D 237.1234"],
                    "237": ["DOC/TED INTERNET", "TRANSF FDOS DOC-E H BANK"],
                    "001": ["TED-CRÉDITO EM CONTA", "DOC CRÉDITO EM CONTA", "TRANSFERÊNCIA ON LINE"],
@@ -96,7 +97,8 @@ CARD_SALES = np.array([f"Venda cartão {b[0]} {p} - {a[0]}" for a in ACQUIRERS
                        for p in ("crédito", "débito") for b in BRANDS], object)
 MDR_BP = np.array([[a[1], a[2]] for a in ACQUIRERS])
 BANK_ONLY = (  # bank ("" any), memo, sign, lowest and highest centavos: §6.4
-    ("341", "TAR PACOTE ITAU DEZ 23", -1, 3_900, 12_900), ("341", "APL APLIC AUT MAIS", -1, 1e4, 5e6),
+    ("341", "TAR PACOTE ITAU DEZ 23", -1, 3_900, 12_900),
+    ("341", "APL APLIC AUT MAIS", -1, 1e4, 5e6),
     ("341", "RES APLIC AUT MAIS", 1, 1e4, 5e6), ("341", "REND PAGO APLIC AUT MAIS", 1, 10, 20_000),
     ("237", "Pacote Servicos Padronizado Prioritarios", -1, 1_900, 8_900),
     ("237", "Aplic.autom.investfacil*", -1, 1e4, 2e6), ("237", "Resgate Inv Fac", 1, 1e4, 2e6),
@@ -327,7 +329,7 @@ def _collisions(ctx, n_named: int, n_anon: int, n_decoys: int):
 
 def _weekly(ctx, n_paid: int):
     """Same supplier, same amount every week; a skipped week leaves last week's parcela open."""
-    rng, total = ctx.rng, int(round(n_paid / (1 - WEEKLY_SKIPPED)))
+    rng, total = ctx.rng, round(n_paid / (1 - WEEKLY_SKIPPED))
     n_series = max(1, total // 16)
     length = rng.multinomial(total, np.full(n_series, 1 / n_series))
     series = np.repeat(np.arange(n_series), length)
@@ -339,7 +341,7 @@ def _weekly(ctx, n_paid: int):
     paid[rng.choice(total, total - n_paid, replace=False)] = False
     idx, line = np.flatnonzero(paid), np.full(total, -1)
     line[idx] = np.arange(len(idx))
-    descricao = ("Fornecimento semanal - semana " + pd.Series(week + 1).astype(str)).to_numpy(object)
+    descricao = ("Fornecimento semanal - semana " + pd.Series(week + 1).astype(str)).to_numpy()
     return (_parcelas(due, False, cents, contact, descricao),
             _lines(due[idx] + rng.choice([0, 0, 0, 1, 2], len(idx)), -cents[idx], contact[idx]),
             _truth(line, np.arange(total), np.where(paid, "weekly", "unpaid"),
@@ -350,7 +352,7 @@ def _batch_sizes(rng, n: int, mean: float) -> np.ndarray:
     """At least two parcelas a batch and exactly round(n * mean) in all, so counts are planned."""
     if n == 0:
         return np.zeros(0, np.int64)
-    return 2 + rng.multinomial(int(round(n * mean)) - 2 * n, np.full(n, 1 / n))
+    return 2 + rng.multinomial(round(n * mean) - 2 * n, np.full(n, 1 / n))
 
 
 def _sum_by(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -430,12 +432,14 @@ def _assemble(ctx, parts, run_id: str) -> Workload:
     parcela_ids, line_keys = _ids("P", parcela_no), _ids("L", line_no)
     order = np.lexsort((line_no, lines["posted"].to_numpy(), account))
     out_lines = _lines_out(ctx, lines, line_keys, account, memo, run_id).iloc[order]
-    out_lines["source_line"] = pd.Series(account[order]).groupby(account[order]).cumcount().to_numpy() + 1
+    in_file = pd.Series(account[order]).groupby(account[order]).cumcount()
+    out_lines["source_line"] = in_file.to_numpy() + 1
     out_parcelas = _parcelas_out(ctx, parcelas, parcela_ids, run_id).iloc[
         np.lexsort((parcela_no, parcelas["due"].to_numpy()))]
     return Workload(parcelas=out_parcelas.reset_index(drop=True),
                     lines=out_lines.reset_index(drop=True),
-                    truth=_truth_out(truth, line_keys, parcela_ids), contacts=_contacts_out(ctx, run_id))
+                    truth=_truth_out(truth, line_keys, parcela_ids),
+                    contacts=_contacts_out(ctx, run_id))
 
 
 def _offset_truth(parts) -> pd.DataFrame:
@@ -551,7 +555,8 @@ def _contacts_out(ctx, run_id: str) -> pd.DataFrame:
 def kind_counts(truth: pd.DataFrame) -> pd.DataFrame:
     """Lines and parcelas per kind (a batch counts once as a line, k times as parcelas)."""
     lines = truth.dropna(subset=["line_key"]).drop_duplicates("line_key")["kind"].value_counts()
-    parcelas = truth.dropna(subset=["parcela_id"]).drop_duplicates("parcela_id")["kind"].value_counts()
+    parcelas = truth.dropna(subset=["parcela_id"]).drop_duplicates("parcela_id")["kind"]
+    parcelas = parcelas.value_counts()
     return pd.DataFrame({"lines": lines, "parcelas": parcelas}).fillna(0).astype(int)
 
 

@@ -6,14 +6,14 @@ against the truth: precision and recall of `auto` on the 1:1 kinds, wrong automa
 settlements with examples, review rate, outcomes per kind, candidates per line, wall time and
 peak memory of match_run. Run:
 
-    .venv/bin/python benchmarks/matching_quality.py [--parcelas 10000] [--lines N] [--seed 1] [--dense]
+    .venv/bin/python benchmarks/matching_quality.py [--parcelas 10000] [--lines N] [--seed 1]
+        [--accounts 4] [--dense]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import sys
 import tempfile
 import time
@@ -26,12 +26,18 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.matching_data import (  # noqa: E402
-    ONE_TO_ONE_KINDS, RUN_ID, Workload, generate, peak_rss_mb, reset_peak_rss)
-from matchers.engine import decisions_frame, match_run  # noqa: E402
-from recon.config import load_config  # noqa: E402
-from recon.pipeline import match_settings  # noqa: E402
-from recon.store import Store  # noqa: E402
+from benchmarks.matching_data import (
+    ONE_TO_ONE_KINDS,
+    RUN_ID,
+    Workload,
+    generate,
+    peak_rss_mb,
+    reset_peak_rss,
+)
+from matchers.engine import decisions_frame, match_run
+from recon.config import load_config
+from recon.pipeline import match_settings
+from recon.store import Store
 
 OUTCOMES = ("auto_right", "auto_wrong", "review_right", "review_wrong", "unmatched")
 
@@ -87,7 +93,7 @@ def kind_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     verdict = np.where(outcomes["decision"] == "unmatched", "unmatched",
                        outcomes["decision"] + np.where(outcomes["right"], "_right", "_wrong"))
     table = pd.crosstab(outcomes["kind"], verdict).reindex(columns=list(OUTCOMES), fill_value=0)
-    return table.assign(lines=table.sum(axis=1))[["lines", *OUTCOMES]]
+    return table.assign(lines=table.sum(axis=1))[["lines", *OUTCOMES]].rename_axis(columns=None)
 
 
 def candidate_stats(per_line: np.ndarray) -> dict[str, float]:
@@ -105,7 +111,8 @@ def load_workload(store: Store, workload: Workload, run_id: str) -> None:
     # Empty, not NULL, for a parcela with no contact: the current engine reads a NULL name as
     # NaN once other rows have names, and clean_name(NaN) raises TypeError (engine bug).
     parcelas = workload.parcelas.assign(run_id=run_id)
-    store.insert_frame("parcelas", parcelas.assign(contact_name=parcelas["contact_name"].fillna("")))
+    store.insert_frame("parcelas", parcelas.assign(
+        contact_name=parcelas["contact_name"].fillna("")))
     store.insert_frame("pessoas", workload.contacts.assign(run_id=run_id))
     store.insert_frame("run_lines", pd.DataFrame({"run_id": run_id,
                                                   "line_key": workload.lines["line_key"]}))
@@ -143,15 +150,16 @@ def wrong_examples(wrong: pd.DataFrame, workload: Workload, limit: int) -> list[
     """A few wrong settlements, each with the line, the parcela taken and the right one."""
     lines = workload.lines.set_index("line_key")
     parcelas = workload.parcelas.set_index("parcela_id")
-    truth = workload.truth.dropna(subset=["line_key", "parcela_id"]).groupby("line_key")["parcela_id"]
+    paid = workload.truth.dropna(subset=["line_key", "parcela_id"])
+    truth = paid.groupby("line_key")["parcela_id"]
     rows = []
     for row in wrong.sort_values("line_key").head(limit).itertuples(index=False):
         line, taken = lines.loc[row.line_key], parcelas.loc[row.parcela_id]
         right = ", ".join(truth.get_group(row.line_key)) if row.line_key in truth.groups else "none"
-        rows.append(f"  {row.line_key} {row.kind:<12} {brl(line.amount_cents)} {line.posted_on:%Y-%m-%d}"
-                    f" {line.memo[:48]!r}\n      -> {row.parcela_id} ({row.chosen_kind}, "
-                    f"{taken.contact_name}, {brl(taken.open_cents)} due {taken.due_on:%Y-%m-%d});"
-                    f" truth: {right}")
+        rows.append(f"  {row.line_key} {row.kind:<12} {brl(line.amount_cents)} "
+                    f"{line.posted_on:%Y-%m-%d} {line.memo[:48]!r}\n"
+                    f"      -> {row.parcela_id} ({row.chosen_kind}, {taken.contact_name}, "
+                    f"{brl(taken.open_cents)} due {taken.due_on:%Y-%m-%d}); truth: {right}")
     return rows
 
 
@@ -162,21 +170,21 @@ def report(args, workload: Workload, outcomes: pd.DataFrame, timings: dict[str, 
     n = len(outcomes)
     guesses = outcomes[(outcomes["kind"] == "ambiguous") & (outcomes["decision"] == "auto")]
     out = [
-        f"workload: {args.parcelas:,} parcelas x {args.lines:,} lines, seed {args.seed}, "
-        f"{'dense' if args.dense else 'sparse'}, {args.accounts} accounts; generated in "
-        f"{timings['generate']:.2f} s, loaded in {timings['load']:.2f} s",
-        f"match_run: {timings['match']:.2f} s wall, peak RSS {timings['peak_mb']:,.0f} MB during "
-        f"match_run (process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)",
-        f"candidates per line: mean {cand['mean']:.1f}, p99 {cand['p99']:.0f}, max {cand['max']:,};"
-        f" {cand['pairs']:,} pairs; {cand['none']:,} lines with none",
+        (f"workload: {args.parcelas:,} parcelas x {args.lines:,} lines, seed {args.seed}, "
+         f"{'dense' if args.dense else 'sparse'}, {args.accounts} accounts; generated in "
+         f"{timings['generate']:.2f} s, loaded in {timings['load']:.2f} s"),
+        (f"match_run: {timings['match']:.2f} s wall, peak RSS {timings['peak_mb']:,.0f} MB "
+         f"during match_run (generating and loading: {timings['peak_before_mb']:,.0f} MB)"),
+        (f"candidates per line: mean {cand['mean']:.1f}, p99 {cand['p99']:.0f}, "
+         f"max {cand['max']:,}; {cand['pairs']:,} pairs; {cand['none']:,} lines with none"),
         "decisions: " + ", ".join(f"{d} {counts.get(d, 0):,} ({_pct(counts.get(d, 0), n)})"
                                   for d in ("auto", "review", "unmatched")),
-        f"auto on 1:1 kinds ({' '.join(ONE_TO_ONE_KINDS)}): precision {score.precision:.4f} "
-        f"({score.right:,} of {score.autos:,}), recall {score.recall:.4f} "
-        f"({score.right:,} of {score.eligible:,})",
-        f"wrong automatic settlements: {len(wrong):,} of {counts.get('auto', 0):,} autos; "
-        f"autos on ambiguous lines (guesses): {len(guesses):,}, {int(guesses['right'].sum()):,} "
-        f"of them happen to be right",
+        (f"auto on 1:1 kinds ({' '.join(ONE_TO_ONE_KINDS)}): precision {score.precision:.4f} "
+         f"({score.right:,} of {score.autos:,}), recall {score.recall:.4f} "
+         f"({score.right:,} of {score.eligible:,})"),
+        (f"wrong automatic settlements: {len(wrong):,} of {counts.get('auto', 0):,} autos; "
+         f"autos on ambiguous lines (guesses): {len(guesses):,}, "
+         f"{int(guesses['right'].sum()):,} of them happen to be right"),
     ]
     if len(wrong):
         pairs = (wrong["kind"] + " -> " + wrong["chosen_kind"].fillna("?")).value_counts()
@@ -212,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         load_workload(store, workload, RUN_ID)
         timings["load"] = time.perf_counter() - began
+        timings["peak_before_mb"] = peak_rss_mb()  # run_engine resets the high-water mark
         decisions, timings["match"], timings["peak_mb"] = run_engine(store, RUN_ID)
         per_line = candidates_per_line(store, RUN_ID)
     print(report(args, workload, line_outcomes(decisions, workload.truth), timings, per_line))
