@@ -76,7 +76,19 @@ def test_patch_conflict_rereads_the_versao_and_retries_once(tmp_path):
     assert ledger.moves[-1] == ("annotated", {"versao_after": 6, "error": None})
 
 
-def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(tmp_path):
+SETTLED_BY_HAND = {"id": "p1", "versao": 3, "status": "QUITADO", "nao_pago": 0, "nota": "",
+                   "baixas": [{"id": "b0", "observacao": "pago no caixa",
+                               "valor_composicao": {"valor_bruto": 2450.37}}]}
+PARTLY_PAID_BY_HAND = {"id": "p1", "versao": 3, "status": "RECEBIDO_PARCIAL", "nao_pago": 1000.00,
+                       "nota": "", "baixas": []}
+
+
+@pytest.mark.parametrize(("detail", "reason"), [
+    (SETTLED_BY_HAND, "settled"),
+    (PARTLY_PAID_BY_HAND, "R$ 1.000,00"),  # a partial payment recorded meanwhile
+], ids=["settled", "partly-paid"])
+def test_a_parcela_changed_between_matching_and_writing_is_skipped_without_a_post(
+        tmp_path, detail, reason):
     from recon.settle import _settle_one
 
     posts = []
@@ -86,9 +98,7 @@ def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(
             return granted
         if request.method == "POST":
             posts.append(request)
-        return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "QUITADO", "nao_pago": 0,
-                                         "nota": "", "baixas": [{"id": "b0", "observacao": "pago no caixa",
-                                                                 "valor_composicao": {"valor_bruto": 2450.37}}]})
+        return httpx.Response(200, json=detail)
 
     client = mock_client(tmp_path, handler)
     ledger = RecordingLedger()
@@ -100,7 +110,7 @@ def test_parcela_settled_between_matching_and_writing_is_skipped_without_a_post(
     asyncio.run(go())
     assert posts == []
     state, fields = ledger.moves[-1]
-    assert state == "skipped" and "settled" in fields["error"]
+    assert state == "skipped" and reason in fields["error"]
 
 
 def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path):
@@ -155,29 +165,3 @@ def test_the_ledger_never_walks_a_row_back_to_a_replannable_state(tmp_path):
         ledger.move(PLAN, "failed", error="PATCH refused")
         [row] = store.query("SELECT state, baixa_id, error FROM settlements")
         assert row == {"state": "confirmed", "baixa_id": "b1", "error": "PATCH refused"}
-
-
-def test_a_partial_payment_recorded_meanwhile_stops_the_automatic_baixa(tmp_path):
-    from recon.settle import _settle_one
-
-    posts = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if (granted := token_response(request)) is not None:
-            return granted
-        if request.method == "POST":
-            posts.append(request)
-        return httpx.Response(200, json={"id": "p1", "versao": 3, "status": "RECEBIDO_PARCIAL",
-                                         "nao_pago": 1000.00, "nota": "", "baixas": []})
-
-    client = mock_client(tmp_path, handler)
-    ledger = RecordingLedger()
-
-    async def go():
-        async with client:
-            await _settle_one(ledger, client, PLAN)
-
-    asyncio.run(go())
-    assert posts == []
-    state, fields = ledger.moves[-1]
-    assert state == "skipped" and "R$ 1.000,00" in fields["error"]
