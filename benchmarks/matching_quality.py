@@ -17,7 +17,7 @@ import gc
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,8 @@ from benchmarks.matching_data import (
     peak_rss_mb,
     reset_peak_rss,
 )
-from matchers.engine import decisions_frame, match_run
+from matchers.engine import MatchStats, match_run
+from matchers.normalize import line_features
 from recon.config import load_config
 from recon.pipeline import match_settings
 from recon.store import Store
@@ -57,18 +58,25 @@ class AutoScore:
         return self.right / self.eligible if self.eligible else float("nan")
 
 
-def line_outcomes(decisions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """One row per decided line: its kind, the decision, whether the parcela proposed is one the
-    truth pairs with the line (`right`), and the truth kind of the parcela proposed."""
+def line_outcomes(decisions: pd.DataFrame, truth: pd.DataFrame,
+                  allocations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per decided line: its kind, the decision, whether what was proposed is what the
+    truth says (`right`: the same set of parcelas, so a batch is right only when complete),
+    and the truth kind of the (first) parcela proposed."""
     kinds = truth.dropna(subset=["line_key"]).drop_duplicates("line_key")[["line_key", "kind"]]
-    pairs = truth.dropna(subset=["line_key", "parcela_id"])[["line_key", "parcela_id"]]
-    pairs = pairs.drop_duplicates().assign(right=True)
+    paid = truth.dropna(subset=["line_key", "parcela_id"])
+    true_sets = paid.groupby("line_key")["parcela_id"].agg(frozenset)
+    if allocations is None:  # one parcela per decision
+        allocations = decisions.dropna(subset=["parcela_id"])[["line_key", "parcela_id"]]
+    proposed = allocations.groupby("line_key")["parcela_id"].agg(frozenset)
     parcela_kind = (truth.dropna(subset=["parcela_id"]).drop_duplicates("parcela_id")
                     .set_index("parcela_id")["kind"])
     out = decisions[["line_key", "parcela_id", "decision"]].merge(
         kinds, on="line_key", how="left", validate="1:1")
-    out = out.merge(pairs, on=["line_key", "parcela_id"], how="left")
-    out["right"] = out["right"].astype("boolean").fillna(False).astype(bool)
+    mine = out["line_key"].map(proposed)
+    out["right"] = [isinstance(m, frozenset) and m == t
+                    for m, t in zip(mine, out["line_key"].map(true_sets), strict=True)]
+    out.loc[out["decision"] == "unmatched", "right"] = False
     out["chosen_kind"] = out["parcela_id"].map(parcela_kind)
     return out
 
@@ -105,34 +113,53 @@ def candidate_stats(per_line: np.ndarray) -> dict[str, float]:
             "none": int((per_line == 0).sum())}
 
 
+def import_features(lines: pd.DataFrame) -> pd.DataFrame:
+    """What statement import computes once per line (counterpart and keys), as recon.load does."""
+    memos = pd.Series(lines["memo"].unique())
+    features = dict(zip(memos, memos.map(line_features), strict=True))
+    found = lines["memo"].map(features)
+    return lines.assign(counterpart=found.str[0], memo_keys=found.str[1])
+
+
 def load_workload(store: Store, workload: Workload, run_id: str) -> None:
     """The run's inputs as the pipeline leaves them just before matching."""
     store.insert_frame("statement_lines", workload.lines.assign(first_run_id=run_id))
-    # Empty, not NULL, for a parcela with no contact: the current engine reads a NULL name as
-    # NaN once other rows have names, and clean_name(NaN) raises TypeError (engine bug).
-    parcelas = workload.parcelas.assign(run_id=run_id)
-    store.insert_frame("parcelas", parcelas.assign(
-        contact_name=parcelas["contact_name"].fillna("")))
+    store.insert_frame("parcelas", workload.parcelas.assign(run_id=run_id))
     store.insert_frame("pessoas", workload.contacts.assign(run_id=run_id))
     store.insert_frame("run_lines", pd.DataFrame({"run_id": run_id,
                                                   "line_key": workload.lines["line_key"]}))
 
 
-def run_engine(store: Store, run_id: str) -> tuple[pd.DataFrame, float, float]:
-    """Decisions, wall seconds and peak RSS (MB) of match_run alone."""
+@dataclass(frozen=True)
+class EngineRun:
+    decisions: pd.DataFrame
+    allocations: pd.DataFrame
+    seconds: float
+    peak_mb: float
+    stats: MatchStats
+
+
+def run_engine(store: Store, run_id: str) -> EngineRun:
+    """Decisions and allocations, wall seconds and peak RSS (MB) of match_run alone."""
     settings = match_settings(load_config(None, environ={}))
     gc.collect()
     reset_peak_rss()
     began = time.perf_counter()
-    decisions = match_run(store, run_id, settings)
+    stats = match_run(store, run_id, settings)
     wall = time.perf_counter() - began
-    return decisions_frame(run_id, decisions), wall, peak_rss_mb()
+    peak = peak_rss_mb()
+    decisions = store.query_frame(
+        "SELECT line_key, parcela_id, decision, kind, reason_code FROM decisions "
+        "WHERE run_id = $run_id", {"run_id": run_id})
+    allocations = store.query_frame(
+        "SELECT * FROM allocations WHERE run_id = $run_id", {"run_id": run_id})
+    return EngineRun(decisions, allocations, wall, peak, stats)
 
 
 def candidates_per_line(store: Store, run_id: str) -> np.ndarray:
     frame = store.query_frame(
         """SELECT r.line_key, count(c.parcela_id) AS n FROM run_lines r
-           LEFT JOIN candidates c ON c.run_id = r.run_id AND c.line_key = r.line_key
+           LEFT JOIN candidate_pairs c ON c.run_id = r.run_id AND c.line_key = r.line_key
            WHERE r.run_id = $run_id GROUP BY r.line_key""", {"run_id": run_id})
     return frame["n"].to_numpy()
 
@@ -174,7 +201,10 @@ def report(args, workload: Workload, outcomes: pd.DataFrame, timings: dict[str, 
          f"{'dense' if args.dense else 'sparse'}, {args.accounts} accounts; generated in "
          f"{timings['generate']:.2f} s, loaded in {timings['load']:.2f} s"),
         (f"match_run: {timings['match']:.2f} s wall, peak RSS {timings['peak_mb']:,.0f} MB "
-         f"during match_run (generating and loading: {timings['peak_before_mb']:,.0f} MB)"),
+         f"during match_run (generating and loading: {timings['peak_before_mb']:,.0f} MB); "
+         "stages " + ", ".join(f"{k} {v:.2f}" for k, v in timings["stages"].items())),
+        (f"import-time normalisation (once per line, at statement import): "
+         f"{timings['normalise']:.2f} s"),
         (f"candidates per line: mean {cand['mean']:.1f}, p99 {cand['p99']:.0f}, "
          f"max {cand['max']:,}; {cand['pairs']:,} pairs; {cand['none']:,} lines with none"),
         "decisions: " + ", ".join(f"{d} {counts.get(d, 0):,} ({_pct(counts.get(d, 0), n)})"
@@ -216,14 +246,20 @@ def main(argv: list[str] | None = None) -> None:
     workload = generate(args.parcelas, args.lines, seed=args.seed, accounts=args.accounts,
                         dense=args.dense)
     timings["generate"] = time.perf_counter() - began
+    began = time.perf_counter()
+    workload = replace(workload, lines=import_features(workload.lines))
+    timings["normalise"] = time.perf_counter() - began
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         began = time.perf_counter()
         load_workload(store, workload, RUN_ID)
         timings["load"] = time.perf_counter() - began
         timings["peak_before_mb"] = peak_rss_mb()  # run_engine resets the high-water mark
-        decisions, timings["match"], timings["peak_mb"] = run_engine(store, RUN_ID)
+        engine = run_engine(store, RUN_ID)
+        timings["match"], timings["peak_mb"] = engine.seconds, engine.peak_mb
+        timings["stages"] = engine.stats.seconds
         per_line = candidates_per_line(store, RUN_ID)
-    print(report(args, workload, line_outcomes(decisions, workload.truth), timings, per_line))
+    outcomes = line_outcomes(engine.decisions, workload.truth, engine.allocations)
+    print(report(args, workload, outcomes, timings, per_line))
 
 
 if __name__ == "__main__":

@@ -1,55 +1,129 @@
-"""Candidate pairs by blocking, as SQL built by pure functions (run by the store).
+"""Candidate pairs by blocking: SQL built by small pure functions, run by the store.
 
-A bank line only meets parcelas of its own direction (credits with contas a
-receber, debits with contas a pagar), whose open amount is within the
-tolerance, and whose due date falls in a one-sided window around the bank
-date: payments mostly arrive after the due date, rarely long before it.
-Only exact amounts can settle automatically, so inexact candidates are
-capped per line (closest amount first): they only feed the review queue.
+Every pass is an equi-join on keys the two sides share, followed by an exact residual
+filter, never a join on one key with a range in WHERE (quadratic on hot amounts; see
+shared/notes/performance.md). Passes, each over the engine's `m_lines` and `m_parc` tables:
+
+- keys: a CPF/CNPJ or document number printed in the memo equals one of the parcela's;
+- exact: same direction and amount, due date in the one-sided window, joined on
+  (direction, amount, week) with the line probing every week the window touches. A block
+  (direction, amount, week) with more than `hot_block` parcelas (twenty R$ 99,90 plans due
+  the same week) is reached only through the name's block token: without a name such a
+  line cannot be told apart anyway, and joining it would cost O(block) per line;
+- band: the amount within a few percent (late fees, discounts, rounding), joined on
+  (direction, 1 % amount bucket, 14-day bin), for lines the exact pass left without a
+  confident match;
+- partial: the line pays less than the parcela (a partial payment or half of a split),
+  joined on (direction, name block token, 14-day bin): only a name can propose those.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
-from recon.records import LEDGER_HOLDS
+BAND_BUCKET = 0.01  # width of an amount bucket, as a fraction
+BIN_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
 class Blocking:
-    due_window_before_days: int
-    due_window_after_days: int
-    amount_tolerance_pct: float
-    max_inexact_per_line: int = 25
+    late_days: int = 60  # a line may be this many days after the due date
+    early_days: int = 10  # or this many before it
+    band_pct: float = 5.0  # amount band of the band pass, either way
+    hot_block: int = 20  # parcelas per (amount, week) block before a name is required
+    max_key_parcelas: int = 200  # a key on more parcelas than this is boilerplate, not a key
+    max_key_lines: int = 50  # a number printed on more lines than this is boilerplate too
+    max_candidates: int = 25  # per line, best weights kept
 
 
-def candidates_sql(blocking: Blocking) -> str:
-    """Pairs for one run ($run_id), with what the scorer needs. Parameters are named."""
+def _lag_filter(b: Blocking, line: str = "l", parcela: str = "p") -> str:
+    return f"{line}.day - {parcela}.due BETWEEN {-int(b.early_days)} AND {int(b.late_days)}"
+
+
+def _probe_bins(b: Blocking, width: int, alias: str = "bin") -> str:
+    """The due-date bins a line's window touches, as an unnest over a range."""
+    return (f"unnest(range((day - {int(b.late_days)}) // {width}, "
+            f"(day + {int(b.early_days)}) // {width} + 1)) AS {alias}")
+
+
+def key_pass_sql(b: Blocking) -> str:
     return f"""
-        SELECT l.line_key, p.parcela_id,
-               abs(l.amount_cents) - p.open_cents AS amount_diff_cents,
-               p.open_cents,
-               date_diff('day', p.due_on, l.posted_on) AS lag_days,
-               l.memo, p.contact_name, p.descricao
-        FROM run_lines r
-        JOIN statement_lines l ON l.line_key = r.line_key
-        JOIN parcelas p ON p.run_id = r.run_id
-         AND p.kind = CASE WHEN l.amount_cents > 0 THEN 'receber' ELSE 'pagar' END
-         AND p.open_cents > 0
-         AND abs(abs(l.amount_cents) - p.open_cents) * 100
-             <= p.open_cents * {Decimal(str(blocking.amount_tolerance_pct))}
-         AND p.due_on BETWEEN l.posted_on - INTERVAL {int(blocking.due_window_before_days)} DAY
-                          AND l.posted_on + INTERVAL {int(blocking.due_window_after_days)} DAY
-        WHERE r.run_id = $run_id
-          AND p.parcela_id NOT IN (
-              SELECT parcela_id FROM settlements WHERE state IN {LEDGER_HOLDS!r})
-        -- Exact amounts are all kept; of the merely close ones only the closest few per
-        -- line, so a large ledger with dense amounts cannot flood the scorer.
-        QUALIFY amount_diff_cents = 0
-             OR row_number() OVER (
-                    PARTITION BY l.line_key, amount_diff_cents = 0
-                    ORDER BY abs(amount_diff_cents) / p.open_cents, abs(lag_days), p.parcela_id
-                ) <= {int(blocking.max_inexact_per_line)}
-        ORDER BY l.line_key, p.parcela_id
-    """
+        WITH lk AS (SELECT lid, dir, day, unnest(keys) AS k FROM m_lines),
+             pk AS (SELECT pid, dir, due, unnest(keys) AS k FROM m_parc),
+             usable AS (
+                 SELECT k FROM pk GROUP BY k HAVING count(*) <= {int(b.max_key_parcelas)}
+                 INTERSECT
+                 SELECT k FROM lk GROUP BY k HAVING count(*) <= {int(b.max_key_lines)})
+        SELECT DISTINCT l.lid, p.pid, 'key' AS pass
+        FROM lk l JOIN pk p ON p.dir = l.dir AND p.k = l.k
+        WHERE l.k IN (SELECT k FROM usable) AND {_lag_filter(b)}"""
+
+
+def exact_pass_sql(b: Blocking) -> str:
+    hot = int(b.hot_block)
+    return f"""
+        WITH blocks AS (
+                 SELECT pid, dir, open, due, btok, due // 7 AS week,
+                        count(*) OVER (PARTITION BY dir, open, due // 7) > {hot} AS hot
+                 FROM m_parc),
+             probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, 7, 'week')} FROM m_lines)
+        SELECT l.lid, p.pid, 'exact' AS pass
+        FROM probes l JOIN blocks p
+          ON p.dir = l.dir AND p.open = l.amt AND p.week = l.week AND NOT p.hot
+        WHERE {_lag_filter(b)}
+        UNION ALL
+        SELECT l.lid, p.pid, 'exact_named' AS pass
+        FROM probes l JOIN blocks p
+          ON p.dir = l.dir AND p.open = l.amt AND p.week = l.week AND p.hot AND p.btok = l.btok
+        WHERE {_lag_filter(b)} AND l.btok <> ''"""
+
+
+def _bucket(column: str) -> str:
+    return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS INTEGER)"
+
+
+def band_pass_sql(b: Blocking, residue: str) -> str:
+    """Lines in `residue` (a table of lids) against parcelas within band_pct of their amount."""
+    reach = int(b.band_pct / (BAND_BUCKET * 100)) + 1
+    return f"""
+        WITH parc AS (SELECT pid, dir, open, due, {_bucket('open')} AS bucket,
+                             due // {BIN_DAYS} AS bin FROM m_parc),
+             buckets AS (
+                 SELECT lid, dir, amt, day,
+                        unnest(range({_bucket('amt')} - {reach}, {_bucket('amt')} + {reach + 1}))
+                            AS bucket
+                 FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
+             -- a second unnest in the same SELECT would zip with the first, not multiply
+             probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM buckets)
+        SELECT l.lid, p.pid, 'band' AS pass
+        FROM probes l JOIN parc p ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
+        WHERE {_lag_filter(b)} AND l.amt <> p.open
+          AND abs(l.amt - p.open) * 100 <= p.open * {float(b.band_pct)}"""
+
+
+def partial_pass_sql(b: Blocking, residue: str) -> str:
+    """Lines in `residue` paying less than a parcela of a contact their memo names."""
+    return f"""
+        WITH parc AS (SELECT pid, dir, open, due, btok, due // {BIN_DAYS} AS bin
+                      FROM m_parc WHERE btok <> ''),
+             probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
+                        FROM m_lines WHERE btok <> '' AND lid IN (SELECT lid FROM {residue}))
+        SELECT l.lid, p.pid, 'partial' AS pass
+        FROM probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin
+        WHERE {_lag_filter(b)} AND l.amt * 100 < p.open * {100 - float(b.band_pct)}"""
+
+
+def pair_features_sql() -> str:
+    """What scoring needs per distinct pair of `m_pairs`."""
+    return """
+        SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.counterpart, p.name,
+               p.tf_amount, p.tf_contact, p.tf_unit, l.tf_name, p.contact_id,
+               len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'doc:%'), p.keys)) > 0
+                   AS same_document,
+               len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'num:%'), p.keys)) > 0
+                   AS same_number,
+               len(list_filter(l.keys, lambda k: k LIKE 'doc:%')) > 0 AND p.document IS NOT NULL
+                   AS line_has_document
+        FROM (SELECT DISTINCT lid, pid FROM m_pairs) c
+        JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)
+        ORDER BY c.lid, c.pid"""

@@ -1,108 +1,176 @@
-"""Decisions per bank line: global one-to-one assignment, then decision zones.
+"""Decision zones for assigned pairs, one-to-many splits, and what each baixa would carry.
 
-Pairs are taken best first, so a parcela is never given to two lines. A pair
-settles automatically only when its amount is exact, its score is high, and
-it leads every competing pair (other parcelas for the line, other lines for
-the parcela) by a clear margin: twenty R$ 99,90 subscriptions due the same
-day go to a human unless the names tell them apart.
+A pair settles automatically only when its probability is high, its amount is exact or
+fully explained (multa + juros, an early-payment discount), and it leads every rival (the
+line's other parcelas, the parcela's other lines) by `min_margin_bits`: twenty R$ 99,90
+subscriptions due the same day go to a person unless the names tell them apart. Everything
+else above the review floor is proposed for review; the rest is unmatched.
+
+Decisions are stored as columns (probability, rival, margin, a reason code) next to the
+per-signal bits of `candidate_pairs`; `matchers.explain` turns them into sentences where
+they are shown, so a million automatic decisions do not cost a million formatted strings.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
+from matchers.arithmetic import LateTerms
+from matchers.model import AMOUNT_LEVELS, Model
+
+AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
+PAIR_KIND = {AMOUNT_LEVELS.index("exact"): "one_to_one",
+             AMOUNT_LEVELS.index("late_fees"): "late_fees",
+             AMOUNT_LEVELS.index("discount"): "discount",
+             AMOUNT_LEVELS.index("close"): "close_amount",
+             AMOUNT_LEVELS.index("partial"): "partial"}
+DECISION_COLUMNS = ["line_key", "parcela_id", "decision", "kind", "score", "runner_up_score",
+                    "margin_bits", "rival_line_key", "rival_parcela_id", "reason_code", "detail"]
+ALLOCATION_COLUMNS = ["line_key", "parcela_id", "kind", "amount_cents", "gross_cents",
+                      "multa_cents", "juros_cents", "desconto_cents", "taxa_cents", "days_late"]
+
 
 @dataclass(frozen=True, slots=True)
-class ScoredPair:
-    line_key: str
-    parcela_id: str
-    score: float
-    amount_exact: bool
+class Zones:
+    auto_probability: float = 0.95
+    review_probability: float = 0.30
+    min_margin_bits: float = 4.0  # the best pair at least 2^4 = 16 times likelier than a rival
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    auto: float
-    review: float
-    min_margin: float
+@dataclass
+class Outcome:
+    decisions: pd.DataFrame  # DECISION_COLUMNS, one row per line
+    allocations: pd.DataFrame  # ALLOCATION_COLUMNS, one row per (line, parcela) proposed
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    line_key: str
-    parcela_id: str | None
-    decision: str  # auto | review | unmatched
-    score: float | None
-    runner_up_score: float | None
-    reason: str
+def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
+           chosen: np.ndarray, best_other: np.ndarray, rival: np.ndarray, zones: Zones,
+           terms: LateTerms, model: Model) -> Outcome:
+    line_key = lines["line_key"].to_numpy(object)
+    parcela_id = parcelas["parcela_id"].to_numpy(object)
+    lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
+    weight, prob = pairs["weight"].to_numpy(), pairs["probability"].to_numpy()
+    level = pairs["amount_level"].to_numpy()[chosen]
+    p = prob[chosen]
+    margin = weight[chosen] - best_other
+    zone, code = _zones(p, margin, level, zones)
+    rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
+    rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)
+    rival_parcela = np.where(rival >= 0, parcela_id[pid[np.maximum(rival, 0)]], None)
+    decided = pd.DataFrame({
+        "line_key": line_key[lid[chosen]], "parcela_id": parcela_id[pid[chosen]],
+        "decision": zone, "kind": [PAIR_KIND[int(v)] for v in level], "score": p,
+        "runner_up_score": rival_prob, "margin_bits": np.where(np.isfinite(margin), margin, None),
+        "rival_line_key": np.where(rival_line == line_key[lid[chosen]], None, rival_line),
+        "rival_parcela_id": np.where(rival_parcela == parcela_id[pid[chosen]], None,
+                                     rival_parcela),
+        "reason_code": code, "detail": None})
+    decided.loc[zone == "unmatched", ["parcela_id", "kind"]] = None
+    undecided = np.setdiff1d(np.arange(len(lines)), lid[chosen])
+    rest = _undecided(undecided, lid, pid, weight, line_key, parcela_id)
+    decisions = pd.concat([decided, rest], ignore_index=True)[DECISION_COLUMNS]
+    allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id)
+    return Outcome(decisions.sort_values("line_key", ignore_index=True), allocations)
 
 
-def decide(line_keys: list[str], pairs: list[ScoredPair], limits: Thresholds) -> list[Decision]:
-    best_other = _runner_up_index(pairs)
-    assigned = _assign_one_to_one(pairs)
-    decisions = []
-    for line_key in sorted(line_keys):
-        pair = assigned.get(line_key)
-        if pair is None:
-            decisions.append(Decision(line_key, None, "unmatched", None, None, _why_unmatched(line_key, pairs)))
+def _undecided(undecided: np.ndarray, lid: np.ndarray, pid: np.ndarray, weight: np.ndarray,
+               line_key: np.ndarray, parcela_id: np.ndarray) -> pd.DataFrame:
+    """Lines the assignment left alone; the best candidate each had is kept as its rival,
+    so the report can show what was closest and why it was not enough."""
+    order = np.lexsort((pid, -weight, lid))
+    first = order[np.r_[True, lid[order][1:] != lid[order][:-1]]] if len(order) else order
+    best = pd.Series(first, index=lid[first]).reindex(undecided)
+    has_pairs = best.notna().to_numpy()
+    best_pair = best.fillna(0).astype(int).to_numpy()
+    positive = has_pairs & (weight[best_pair] > 0) if len(weight) else has_pairs
+    return pd.DataFrame({
+        "line_key": line_key[undecided], "parcela_id": None, "decision": "unmatched",
+        "kind": None, "score": np.nan, "runner_up_score": np.nan, "margin_bits": None,
+        "rival_line_key": None,
+        "rival_parcela_id": np.where(has_pairs, parcela_id[pid[best_pair]] if len(pid) else None,
+                                     None),
+        "reason_code": np.select([positive, has_pairs], ["candidates_taken", "below_review"],
+                                 "no_candidate"),
+        "detail": None})
+
+
+def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones
+           ) -> tuple[np.ndarray, np.ndarray]:
+    explained = np.isin(level, AUTO_AMOUNT_LEVELS)
+    clear = margin >= zones.min_margin_bits
+    code = np.select(
+        [p < zones.review_probability, ~explained, p < zones.auto_probability, ~clear],
+        ["below_review", "amount_not_explained", "below_auto", "ambiguous"], "auto")
+    zone = np.select([code == "below_review", code == "auto"], ["unmatched", "auto"], "review")
+    return zone, code
+
+
+def _allocations(chosen: pd.DataFrame, line_key: np.ndarray, parcela_id: np.ndarray
+                 ) -> pd.DataFrame:
+    """The baixa each proposed pair would write: what the line paid, split into parts."""
+    level = chosen["amount_level"].to_numpy()
+    paid, open_cents = chosen["amt"].to_numpy(np.int64), chosen["open"].to_numpy(np.int64)
+    late = level == AMOUNT_LEVELS.index("late_fees")
+    discount = level == AMOUNT_LEVELS.index("discount")
+    # A partial or merely close payment records what arrived, as principal: never the rest.
+    gross = np.where(late | discount | (level == AMOUNT_LEVELS.index("exact")), open_cents, paid)
+    return pd.DataFrame({
+        "line_key": line_key[chosen["lid"].to_numpy()],
+        "parcela_id": parcela_id[chosen["pid"].to_numpy()],
+        "kind": [PAIR_KIND[int(v)] for v in level], "amount_cents": paid, "gross_cents": gross,
+        "multa_cents": np.where(late, chosen["multa"].to_numpy(np.int64), 0),
+        "juros_cents": np.where(late, chosen["juros"].to_numpy(np.int64), 0),
+        "desconto_cents": np.where(discount, chosen["desconto"].to_numpy(np.int64), 0),
+        "taxa_cents": 0,
+        "days_late": np.where(late, chosen["days_late"].to_numpy(np.int64), 0)})[ALLOCATION_COLUMNS]
+
+
+def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
+           pairs: pd.DataFrame) -> Outcome:
+    """One parcela paid by two transfers: two lines, each less than the parcela, the same
+    counterpart, adding up to its open amount exactly. Proposed for review as one group,
+    each line a partial baixa; never automatic, never the parcela settled by one of them."""
+    partial = pairs[pairs["amount_level"] == AMOUNT_LEVELS.index("partial")]
+    decisions = outcome.decisions.set_index("line_key")
+    free = decisions["decision"].ne("auto")
+    line_key = lines["line_key"].to_numpy(object)
+    partial = partial[free.reindex(line_key[partial["lid"].to_numpy()]).to_numpy()]
+    if partial.empty:
+        return outcome
+    both = partial.merge(partial, on="pid", suffixes=("_a", "_b"))
+    both = both[(both["lid_a"] < both["lid_b"])
+                & (both["amt_a"] + both["amt_b"] == both["open_a"])
+                & (both["counterpart_a"] == both["counterpart_b"])]
+    if both.empty:
+        return outcome
+    both = both.assign(w=both["weight_a"] + both["weight_b"]).sort_values(
+        ["w", "pid"], ascending=[False, True])
+    used_lines: set[int] = set()
+    holder = dict(zip(outcome.allocations["parcela_id"], outcome.allocations["line_key"],
+                      strict=True))
+    parcela_id = parcelas["parcela_id"].to_numpy(object)
+    rows, allocations = [], []
+    for pair in both.itertuples(index=False):
+        if pair.lid_a in used_lines or pair.lid_b in used_lines:
             continue
-        runner_up = best_other(pair)
-        decisions.append(_zone(pair, runner_up, limits))
-    return decisions
-
-
-def _assign_one_to_one(pairs: list[ScoredPair]) -> dict[str, ScoredPair]:
-    """Greedy by score, ties broken by ids so reruns decide the same way."""
-    ordered = sorted(pairs, key=lambda p: (-p.score, p.line_key, p.parcela_id))
-    used_parcelas: set[str] = set()
-    assigned: dict[str, ScoredPair] = {}
-    for pair in ordered:
-        if pair.line_key in assigned or pair.parcela_id in used_parcelas:
-            continue
-        assigned[pair.line_key] = pair
-        used_parcelas.add(pair.parcela_id)
-    return assigned
-
-
-def _runner_up_index(pairs: list[ScoredPair]):  # type: ignore[no-untyped-def]
-    by_line: dict[str, list[ScoredPair]] = defaultdict(list)
-    by_parcela: dict[str, list[ScoredPair]] = defaultdict(list)
-    for pair in pairs:
-        by_line[pair.line_key].append(pair)
-        by_parcela[pair.parcela_id].append(pair)
-
-    def best_other(pair: ScoredPair) -> float | None:
-        rivals = [p.score for p in by_line[pair.line_key] if p.parcela_id != pair.parcela_id]
-        rivals += [p.score for p in by_parcela[pair.parcela_id] if p.line_key != pair.line_key]
-        return max(rivals) if rivals else None
-
-    return best_other
-
-
-def _zone(pair: ScoredPair, runner_up: float | None, limits: Thresholds) -> Decision:
-    margin = pair.score - (runner_up or 0.0)
-    if pair.score < limits.review:
-        reason = f"best candidate scores {pair.score:.2f}, below the review floor {limits.review:.2f}"
-        return Decision(pair.line_key, None, "unmatched", pair.score, runner_up, reason)
-    held = _why_not_auto(pair, margin, runner_up, limits)
-    if held:
-        return Decision(pair.line_key, pair.parcela_id, "review", pair.score, runner_up, held)
-    reason = f"exact amount, score {pair.score:.2f}, margin {margin:.2f} over the next candidate"
-    return Decision(pair.line_key, pair.parcela_id, "auto", pair.score, runner_up, reason)
-
-
-def _why_not_auto(pair: ScoredPair, margin: float, runner_up: float | None, limits: Thresholds) -> str:
-    if not pair.amount_exact:
-        return "amount differs from the parcela's open amount"
-    if pair.score < limits.auto:
-        return f"score {pair.score:.2f} below the automatic threshold {limits.auto:.2f}"
-    if runner_up is not None and margin < limits.min_margin:
-        return f"ambiguous: runner-up scores {runner_up:.2f}, margin {margin:.2f} < {limits.min_margin:.2f}"
-    return ""
-
-
-def _why_unmatched(line_key: str, pairs: list[ScoredPair]) -> str:
-    if any(p.line_key == line_key for p in pairs):
-        return "every candidate parcela went to a better-matching bank line"
-    return "no open parcela with this direction, amount and due date"
+        if holder.get(parcela_id[pair.pid], line_key[pair.lid_a]) not in (
+                line_key[pair.lid_a], line_key[pair.lid_b]):
+            continue  # another line holds the parcela
+        used_lines.update((pair.lid_a, pair.lid_b))
+        holder[parcela_id[pair.pid]] = line_key[pair.lid_a]
+        for lid, amt, p in ((pair.lid_a, pair.amt_a, pair.probability_a),
+                            (pair.lid_b, pair.amt_b, pair.probability_b)):
+            rows.append((line_key[lid], parcela_id[pair.pid], "review", "split", p,
+                         None, None, None, None, "split_payment", None))
+            allocations.append((line_key[lid], parcela_id[pair.pid], "split", amt, amt,
+                                0, 0, 0, 0, 0))
+    split = pd.DataFrame(rows, columns=DECISION_COLUMNS)
+    kept = outcome.decisions[~outcome.decisions["line_key"].isin(split["line_key"])]
+    kept_alloc = outcome.allocations[~outcome.allocations["line_key"].isin(split["line_key"])]
+    return Outcome(
+        pd.concat([kept, split], ignore_index=True).sort_values("line_key", ignore_index=True),
+        pd.concat([kept_alloc, pd.DataFrame(allocations, columns=ALLOCATION_COLUMNS)],
+                  ignore_index=True))

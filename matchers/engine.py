@@ -1,67 +1,325 @@
-"""Matching for one run: candidates from the store, scores, decisions back into it."""
+"""Matching for one run: stage inputs, block, score, assign globally, decide, store.
+
+1. Stage the run's lines and open parcelas as `m_lines` / `m_parc` (normalised names,
+   block tokens, keys, term frequencies) in the store.
+2. Key and exact-amount passes; score; lines without a confident pair then go through the
+   band (late fees, discounts, rounding) and partial passes.
+3. Global one-to-one assignment over every scored pair (matchers.assign).
+4. Zones per assigned pair (matchers.decide), then the many-to-one and one-to-many passes
+   on what is left: batch credits net of fees (matchers.batches) and splits.
+5. Candidates with every signal, decisions with their explanation, and allocations (what
+   each baixa would carry: valor_bruto, multa, juros, desconto, taxa) go back to the store.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from matchers.candidates import Blocking, candidates_sql
-from matchers.decide import Decision, ScoredPair, Thresholds, decide
-from matchers.scoring import Scores, amount_score, date_score, name_score
+from matchers.arithmetic import LateTerms
+from matchers.assign import assign, runner_up
+from matchers.candidates import (
+    Blocking,
+    band_pass_sql,
+    exact_pass_sql,
+    key_pass_sql,
+    pair_features_sql,
+    partial_pass_sql,
+)
+from matchers.decide import Zones, decide, splits
+from matchers.model import Model, m_from_history, prior_bits, u_from_sample
+from matchers.normalize import block_token, clean_memo, clean_name, document_key, memo_keys
+from matchers.scoring import (
+    EM_ROUNDS,
+    MIN_UNIVERSE,
+    em_m,
+    rescore,
+    sample_u_levels,
+    score,
+    tf_columns,
+)
+from recon.records import LEDGER_HOLDS
 from recon.store import Store
 
 log = logging.getLogger(__name__)
+U_SAMPLE_PAIRS = 50_000
+EPOCH = np.datetime64("1970-01-01", "D")
 
 
 @dataclass(frozen=True, slots=True)
 class MatchSettings:
-    blocking: Blocking
-    thresholds: Thresholds
+    blocking: Blocking = field(default_factory=Blocking)
+    zones: Zones = field(default_factory=Zones)
+    terms: LateTerms = field(default_factory=LateTerms)
+    batches: bool = True
 
 
-def match_run(store: Store, run_id: str, settings: MatchSettings) -> list[Decision]:
-    frame = store.query_frame(candidates_sql(settings.blocking), {"run_id": run_id})
-    scored = score_candidates(frame, settings.blocking.amount_tolerance_pct)
-    store.insert_frame("candidates", scored.assign(run_id=run_id))
-    line_keys = [row["line_key"] for row in store.query(
-        "SELECT line_key FROM run_lines WHERE run_id = $run_id", {"run_id": run_id})]
-    pairs = [
-        ScoredPair(row.line_key, row.parcela_id, row.score, int(row.amount_diff_cents) == 0)
-        for row in scored.itertuples(index=False)
-    ]
-    decisions = decide(line_keys, pairs, settings.thresholds)
-    store.insert_frame("decisions", decisions_frame(run_id, decisions))
-    log.info("run %s: %d lines, %d candidate pairs, %d auto", run_id, len(line_keys), len(pairs),
-             sum(d.decision == "auto" for d in decisions))
-    return decisions
+@dataclass
+class MatchStats:
+    lines: int = 0
+    parcelas: int = 0
+    pairs: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
-def score_candidates(frame: pd.DataFrame, tolerance_pct: float) -> pd.DataFrame:
-    columns = ["line_key", "parcela_id", "amount_diff_cents", "lag_days",
-               "amount_score", "date_score", "name_score", "score"]
+class _Clock:
+    def __init__(self, stats: MatchStats):
+        self.stats, self.last = stats, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stats.seconds[stage] = self.stats.seconds.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) -> MatchStats:
+    settings = settings or MatchSettings()
+    stats = MatchStats()
+    clock = _Clock(stats)
+    lines, parcelas = stage_inputs(store, run_id)
+    stats.lines, stats.parcelas = len(lines), len(parcelas)
+    clock.lap("stage")
+    model = build_model(store, lines, parcelas, settings)
+    clock.lap("model")
+    pairs = candidate_pairs(store, settings, model, clock)
+    stats.pairs = len(pairs)
+    chosen = assign(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
+                    pairs["weight"].to_numpy())
+    rival_weight = np.where(other_period(pairs), -np.inf, pairs["weight"].to_numpy())
+    best_other, rival = runner_up(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
+                                  rival_weight, chosen)
+    clock.lap("assign")
+    outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
+                     settings.terms, model)
+    outcome = splits(outcome, lines, parcelas, pairs)
+    clock.lap("decide")
+    if settings.batches:
+        outcome = _with_batches(outcome, lines, parcelas)
+        clock.lap("batches")
+    store_outcome(store, run_id, lines, parcelas, pairs, outcome)
+    clock.lap("store")
+    stats.decisions = outcome.decisions["decision"].value_counts().to_dict()
+    log.info("run %s: %d lines, %d parcelas, %d candidate pairs, %s; %s", run_id, stats.lines,
+             stats.parcelas, stats.pairs, stats.decisions,
+             ", ".join(f"{k} {v:.2f}s" for k, v in stats.seconds.items()))
+    return stats
+
+
+# -- 1. staging ---------------------------------------------------------------------------
+
+def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    lines = store.query_frame(
+        """SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents,
+                  l.memo, l.counterpart, l.memo_keys
+           FROM run_lines r JOIN statement_lines l USING (line_key)
+           WHERE r.run_id = $run_id
+             AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
+           ORDER BY l.line_key""", {"run_id": run_id, "holds": list(LEDGER_HOLDS)})
+    parcelas = store.query_frame(
+        """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
+                  p.contact_name, s.documento,
+                  regexp_extract_all(coalesce(p.descricao, ''), '\\d{4,}') AS numbers
+           FROM parcelas p
+           LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
+                      WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
+           WHERE p.run_id = $run_id AND p.open_cents > 0
+             AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
+           ORDER BY p.parcela_id""", {"run_id": run_id, "holds": list(LEDGER_HOLDS)})
+    lines, parcelas = line_inputs(lines), parcela_inputs(parcelas)
+    lines["tf_name"] = name_prefix_tf(lines, parcelas)
+    store.replace_temp("m_lines", lines.drop(columns=["memo", "posted_on"]))
+    store.replace_temp("m_parc", parcelas.drop(columns=["descricao", "due_on", "numbers"]))
+    return lines, parcelas
+
+
+def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dense ids, direction (0 credit / receber, 1 debit / pagar), absolute centavos, day
+    numbers, and the memo's counterpart and keys (computed at import; here if missing)."""
+    missing = frame["counterpart"].isna()
+    if missing.any():
+        memos = frame.loc[missing, "memo"]
+        frame.loc[missing, "counterpart"] = memos.map(clean_memo)
+        frame.loc[missing, "memo_keys"] = memos.map(memo_keys)
+    unique_names = pd.Series(frame["counterpart"].unique())
+    tokens = dict(zip(unique_names, unique_names.map(block_token), strict=True))
+    amount = frame["amount_cents"].to_numpy(np.int64)
+    keys = frame["memo_keys"].map(lambda k: list(k) if k is not None else [])
+    return pd.DataFrame({
+        "lid": np.arange(len(frame), dtype=np.int64), "line_key": frame["line_key"],
+        "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
+        "day": _days(frame["posted_on"]), "conta": frame["conta"],
+        "counterpart": frame["counterpart"].astype(str),
+        "btok": frame["counterpart"].map(tokens).astype(str),
+        "keys": keys, "has_document": keys.map(lambda k: any(x.startswith("doc:") for x in k)),
+        "memo": frame["memo"], "posted_on": frame["posted_on"]})
+
+
+def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    names = pd.Series(frame["contact_name"].fillna("").unique())
+    cleaned = dict(zip(names, names.map(clean_name), strict=True))
+    name = frame["contact_name"].fillna("").map(cleaned)
+    tokens = dict(zip(pd.unique(name), pd.Series(pd.unique(name)).map(block_token), strict=True))
+    document = frame["documento"].map(document_key)
+    numbers = frame["numbers"].map(lambda ns: [f"num:{n.lstrip('0') or '0'}" for n in ns])
+    keys = [([doc] if doc else []) + nums for doc, nums in zip(document, numbers, strict=True)]
+    out = pd.DataFrame({
+        "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
+        "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
+        "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
+        "name": name.to_numpy(object), "btok": name.map(tokens).to_numpy(object),
+        "contact_id": frame["contact_id"], "document": document, "keys": keys,
+        "has_document": document.notna().to_numpy(),
+        "descricao": frame["descricao"], "due_on": frame["due_on"], "numbers": frame["numbers"]})
+    return tf_columns(out)
+
+
+def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
+    """Per line, the share of same-direction parcelas whose contact name starts with the
+    memo's counterpart: how often that name agrees by chance. A full name is on one
+    contact's parcelas; a bank's 10-character cut ('MARIA SILV') is on many."""
+    out = np.zeros(len(lines))
+    for direction in (0, 1):
+        names = np.sort(parcelas.loc[parcelas["dir"] == direction, "name"].to_numpy(str))
+        rows = np.flatnonzero(lines["dir"].to_numpy() == direction)
+        if len(names) == 0 or len(rows) == 0:
+            continue
+        wanted = lines["counterpart"].to_numpy(str)[rows]
+        low = np.searchsorted(names, wanted, side="left")
+        high = np.searchsorted(names, np.char.add(wanted, "\uffff"), side="left")
+        out[rows] = np.where(wanted == "", 0, high - low) / max(len(names), MIN_UNIVERSE)
+    return out
+
+
+def _days(column: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(column).to_numpy().astype("datetime64[D]") - EPOCH).astype(np.int64)
+
+
+# -- 2. model and candidates --------------------------------------------------------------
+
+def build_model(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
+                settings: MatchSettings) -> Model:
+    sample = sample_u_levels(lines, parcelas, settings.terms, settings.blocking.band_pct,
+                             U_SAMPLE_PAIRS)
+    m, history = m_from_history(confirmed_levels(store))
+    return Model(m=m, u=u_from_sample(sample), history=history,
+                 prior_bits=prior_bits(len(lines), len(parcelas)))
+
+
+def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
+    """Comparison levels of pairs Conta Azul confirmed (settled by us) or a person approved."""
+    frame = store.query_frame(
+        """SELECT DISTINCT ON (c.line_key, c.parcela_id)
+                  c.amount_level, c.date_level, c.name_level, c.key_level
+           FROM candidate_pairs c JOIN settlements s USING (line_key, parcela_id)
+           WHERE s.state IN ('confirmed', 'annotated')""")
     if frame.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for line_key, parcela_id, diff, open_cents, lag, memo, contact, descricao in zip(
-        frame["line_key"], frame["parcela_id"], frame["amount_diff_cents"].astype(int),
-        frame["open_cents"].astype(int), frame["lag_days"].astype(int), frame["memo"],
-        frame["contact_name"], frame["descricao"], strict=True,
-    ):
-        scores = Scores(
-            amount=amount_score(diff, open_cents, tolerance_pct),
-            date=date_score(lag),
-            name=name_score(memo, contact, descricao),
-        )
-        rows.append((line_key, parcela_id, diff, lag, scores.amount, scores.date, scores.name,
-                     scores.total))
-    return pd.DataFrame(rows, columns=columns)
+        return None
+    return {s: frame[f"{s}_level"].to_numpy(np.int8) for s in ("amount", "date", "name", "key")}
 
 
-def decisions_frame(run_id: str, decisions: list[Decision]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [(run_id, d.line_key, d.parcela_id, d.decision, d.score, d.runner_up_score, d.reason)
-         for d in decisions],
-        columns=["run_id", "line_key", "parcela_id", "decision", "score", "runner_up_score", "reason"],
-    )
+EMPTY_PAIRS = {
+    "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
+    "counterpart": object, "name": object, "contact_id": object, "name_sim": float,
+    **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
+    **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
+    "weight": float, "probability": float, "multa": np.int64, "juros": np.int64,
+    "desconto": np.int64, "days_late": np.int64}
+
+
+def candidate_pairs(store: Store, settings: MatchSettings, model: Model, clock: _Clock
+                    ) -> pd.DataFrame:
+    b = settings.blocking
+    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model)
+    clock.lap("exact")
+    confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
+    store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
+        store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
+    second = _scored_pass(store, [band_pass_sql(b, "m_residue"),
+                                  partial_pass_sql(b, "m_residue")], settings, model,
+                          exclude=first[["lid", "pid"]])
+    clock.lap("band")
+    scored = [frame for frame in (first, second) if not frame.empty]
+    if not scored:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
+    pairs = pd.concat(scored, ignore_index=True)
+    pairs = pairs[pairs["amount_level"] >= 0].astype(
+        {f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")})
+    for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
+        model = em_m(pairs, model)
+        pairs = rescore(pairs, model)
+    clock.lap("em")
+    # Bounded candidates per line: the best few by weight are all a decision needs.
+    top = pairs.sort_values(["lid", "weight", "pid"], ascending=[True, False, True])
+    return top.groupby("lid").head(b.max_candidates).reset_index(drop=True)
+
+
+def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
+                 exclude: pd.DataFrame | None = None) -> pd.DataFrame:
+    union = " UNION ALL ".join(f"({sql})" for sql in sqls)
+    store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
+    if exclude is not None and not exclude.empty:
+        store.replace_temp("m_seen", exclude)
+        store.execute("DELETE FROM m_pairs USING m_seen "
+                      "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
+    frame = store.query_frame(pair_features_sql())
+    if frame.empty:
+        return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
+            dtype=np.int8), weight=pd.Series(dtype=float))
+    scored = score(frame, model, settings.terms, settings.blocking.band_pct)
+    return _with_explained(scored)
+
+
+def _with_explained(scored) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    e = scored.explained
+    return scored.frame.assign(multa=e.multa, juros=e.juros, desconto=e.desconto,
+                               days_late=e.days_late)
+
+
+SERIES_GAP_DAYS = 5
+
+
+def other_period(pairs: pd.DataFrame) -> np.ndarray:
+    """Pairs that are another period's occurrence of a recurring payment: the same contact
+    and amount has an open parcela at least SERIES_GAP_DAYS nearer the line's date (or the
+    same payer paid the same amount on a line nearer the parcela's due date). A weekly
+    supplier's payment pays this week's parcela, not last week's left open, so such pairs
+    are not rivals when judging how clear a match is (they still compete in assignment)."""
+    distance = pairs["lag"].abs()
+    flagged = np.zeros(len(pairs), bool)
+    for group, known in ((["lid", "contact_id", "open"], pairs["contact_id"].notna()),
+                         (["pid", "counterpart", "amt"], pairs["counterpart"].ne(""))):
+        nearest = distance.groupby([pairs[c] for c in group], dropna=False).transform("min")
+        flagged |= (known & (distance >= nearest + SERIES_GAP_DAYS)).to_numpy()
+    return flagged
+
+
+# -- 4. many-to-one -----------------------------------------------------------------------
+
+def _with_batches(outcome, lines: pd.DataFrame, parcelas: pd.DataFrame):  # type: ignore[no-untyped-def]
+    from matchers.batch_stage import batch_decisions
+
+    return batch_decisions(outcome, lines, parcelas)
+
+
+# -- 5. storing ---------------------------------------------------------------------------
+
+CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", "name_sim",
+                     "amount_level", "date_level", "name_level", "key_level", "amount_bits",
+                     "date_bits", "name_bits", "key_bits", "weight", "probability"]
+
+
+def store_outcome(store: Store, run_id: str, lines: pd.DataFrame, parcelas: pd.DataFrame,
+                  pairs: pd.DataFrame, outcome) -> None:  # type: ignore[no-untyped-def]
+    line_key = lines["line_key"].to_numpy(object)
+    parcela_id = parcelas["parcela_id"].to_numpy(object)
+    candidates = pairs.assign(
+        line_key=line_key[pairs["lid"].to_numpy()], parcela_id=parcela_id[pairs["pid"].to_numpy()],
+        amount_diff_cents=pairs["amt"] - pairs["open"], lag_days=pairs["lag"])[CANDIDATE_COLUMNS]
+    store.insert_frame("candidate_pairs", candidates.assign(run_id=run_id))
+    store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
+    store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))

@@ -1,8 +1,14 @@
-"""Bank memos and parcela names reduced to the words that identify a counterpart.
+"""Bank memos and parcela names reduced to what identifies a counterpart, plus exact keys.
 
 Banks wrap the payer's name in boilerplate ("PIX RECEBIDO -", "TED 237.1234",
-"Transferência recebida pelo Pix -") and glue dates and document numbers to
-it; comparing names with that noise left in makes every PIX look alike.
+"Transferência recebida pelo Pix -", Inter's "Cp :<ISPB>-", Nubank's trailing
+"- ITAÚ UNIBANCO S.A. (0341) Agência: 1500 Conta: 12345-6") and glue dates and
+document numbers to it; comparing names with that noise left in makes every
+PIX look alike. Numbers are not thrown away: a CPF/CNPJ or a document number
+in the memo is an exact key, better evidence than any name.
+
+Lines are normalised once, when their statement is imported (`line_features`),
+not on every nightly run: it is the costliest per-row step of matching.
 """
 
 from __future__ import annotations
@@ -23,37 +29,103 @@ _BOILERPLATE = [
     r"DOC[- ]?(CREDITO EM CONTA)?( D)?",
     r"PAGAMENTO DE (BOLETO|TITULO)( EFETUADO)?",
     r"PAGTO ELETRON(ICO)? COBRANCA",
+    r"TRANSF CC PARA CC( PJ| PF)?",
+    r"SISPAG( FORNECEDORES)?",
     r"DEB(ITO)? AUTOR(IZADO)?",
     r"RECEBIMENTO( PIX)?",
     r"DEPOSITO",
     r"CREDITO",
 ]
 _PREFIX = re.compile(r"^(?:" + "|".join(_BOILERPLATE) + r")\b[\s:\-]*")
-_NOISE = re.compile(
-    r"\d{2}/\d{2}(/\d{2,4})?( \d{2}:\d{2})?"  # glued dates and times
-    r"|\d{3}\.\d{3}\.\d{3}-\d{2}|\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}"  # formatted CPF/CNPJ
-    r"|\d+"  # any other number: agency, account, document
-)
+_INTER_CP = re.compile(r"\bCP ?:\s?\d{6,8}-")  # Inter: "PIX RECEBIDO - Cp :60701190-NAME"
+# Nubank and others name the counterpart's bank, branch and account after the name.
+_BANK_TAIL = re.compile(r"\s-\s[^-]*\(\d{3,4}\)\s*AGENCIA:?.*$")
+_CPF_FORMATTED = r"\d{3}\.\d{3}\.\d{3}-\d{2}"
+_CNPJ_FORMATTED = r"\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}"
+_DATE_TIME = r"\d{2}/\d{2}(/\d{2,4})?( \d{2}:\d{2})?|\d{2}:\d{2}"
+_NOISE = re.compile(rf"{_DATE_TIME}|{_CPF_FORMATTED}|{_CNPJ_FORMATTED}|\d+")
 _PUNCT = re.compile(r"[^\w ]+")
 _SPACES = re.compile(r"\s+")
 _COMPANY_SUFFIX = re.compile(r"\b(LTDA|ME|EPP|EIRELI|S\.?A|S/A|CIA)\b\.?")
+_KEY_CANDIDATES = re.compile(
+    rf"(?P<doc>{_CPF_FORMATTED}|{_CNPJ_FORMATTED})|(?P<date>{_DATE_TIME})|(?P<number>\d{{4,}})")
+MIN_NUMBER_KEY = 4  # digits: shorter numbers are agencies, times and noise (as Odoo does)
 
 
-@lru_cache(maxsize=1 << 16)  # a run scores each memo and name against many candidates
+@lru_cache(maxsize=1 << 16)
 def clean_memo(memo: str) -> str:
     """'PIX RECEBIDO - JOAO DA SILVA 12/03' -> 'JOAO DA SILVA'."""
     text = fold_text(memo)
+    text = _BANK_TAIL.sub("", _INTER_CP.sub(" ", text))
     text = _PREFIX.sub("", text)
-    return _tidy(_NOISE.sub(" ", text))
+    return _tidy(_COMPANY_SUFFIX.sub(" ", _NOISE.sub(" ", text)))
 
 
 @lru_cache(maxsize=1 << 16)
 def clean_name(name: str | None) -> str:
     """Contact or description text in the same form as clean_memo's output."""
-    if not name:
+    if not name or not isinstance(name, str):
         return ""
     return _tidy(_COMPANY_SUFFIX.sub(" ", fold_text(name)))
 
 
 def _tidy(text: str) -> str:
     return _SPACES.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+def memo_keys(memo: str) -> list[str]:
+    """Exact keys printed in a memo: valid CPF/CNPJ as 'doc:<digits>', other numbers of at
+    least four digits as 'num:<digits>' (leading zeros off). Dates and times are not keys."""
+    keys: list[str] = []
+    for found in _KEY_CANDIDATES.finditer(memo):
+        digits = re.sub(r"\D", "", found["doc"] or found["number"] or "")
+        if not digits:
+            continue
+        key = document_key(digits) if len(digits) in (11, 14) else None
+        keys.append(key or f"num:{digits.lstrip('0') or '0'}")
+    return sorted(set(keys))
+
+
+@lru_cache(maxsize=1 << 16)
+def document_key(digits: str | None) -> str | None:
+    """'doc:<digits>' for a CPF or CNPJ whose check digits are right, else None."""
+    if not isinstance(digits, str) or not digits:
+        return None
+    digits = re.sub(r"\D", "", digits)
+    if len(digits) == 11 and _cpf_ok(digits) or len(digits) == 14 and _cnpj_ok(digits):
+        return f"doc:{digits}"
+    return None
+
+
+def _check_digit(digits: str, weights: list[int]) -> int:
+    rest = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    return 0 if rest < 2 else 11 - rest
+
+
+def _cpf_ok(d: str) -> bool:
+    if d == d[0] * 11:
+        return False
+    return (_check_digit(d[:9], list(range(10, 1, -1))) == int(d[9])
+            and _check_digit(d[:10], list(range(11, 1, -1))) == int(d[10]))
+
+
+def _cnpj_ok(d: str) -> bool:
+    if d == d[0] * 14:
+        return False
+    first = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+    return (_check_digit(d[:12], first) == int(d[12])
+            and _check_digit(d[:13], [6, *first]) == int(d[13]))
+
+
+def block_token(name: str) -> str:
+    """The first word and the start of the second: 'ANTONIO CO' and 'ANTONIO COSTA LIMA' both
+    give 'ANTONIO CO', so a truncated bank name still meets its contact in a blocking join."""
+    words = name.split()
+    if not words:
+        return ""
+    return words[0] if len(words) == 1 else f"{words[0]} {words[1][:2]}"
+
+
+def line_features(memo: str) -> tuple[str, list[str]]:
+    """What matching needs from a memo, computed once at import: counterpart and keys."""
+    return clean_memo(memo), memo_keys(memo)

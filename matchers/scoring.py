@@ -1,66 +1,211 @@
-"""One score per signal, then a weighted combination in [0, 1].
+"""Signals of each candidate pair -> comparison levels -> Fellegi-Sunter weights.
 
-Weights favour the amount and the counterpart's name: an exact amount on the
-right day with no name evidence scores 0.6 and goes to a human, because in a
-company with recurring prices the amount alone does not say who paid.
+Pure numpy over the candidate frame; the engine fetches the frame and stores the result.
+Each signal keeps its own columns (level and bits), so the explanation of a decision is the
+list of its contributions, and the report can show which signal carried it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from rapidfuzz import fuzz
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
 
-from matchers.normalize import clean_memo, clean_name
+from matchers.arithmetic import Explained, LateTerms, explain
+from matchers.model import (
+    AMOUNT_LEVELS,
+    KEY_LEVELS,
+    Model,
+    date_level,
+    name_level,
+    probability,
+    tf_u,
+)
 
-WEIGHTS = {"amount": 0.45, "date": 0.15, "name": 0.40}
-MIN_PARTIAL_LENGTH = 5  # partial_ratio on shorter strings finds a "match" in almost anything
+# Ways an unrelated amount can pass the late/discount arithmetic: 3 charge variants x 3
+# compensation shifts x 3 centavos of slack, each about as likely as one exact amount.
+EXPLAINED_CHANCES = 27
+EM_ROUNDS = 2
+EM_PSEUDOCOUNT = 50.0  # the priors' weight, in pairs, while m is re-estimated from the run
+MIN_PREFIX = 6  # a memo name this long or longer may be a bank's truncation of the contact's
 
 
-@dataclass(frozen=True, slots=True)
-class Scores:
-    amount: float
-    date: float
-    name: float
-
-    @property
-    def total(self) -> float:
-        return round(
-            WEIGHTS["amount"] * self.amount + WEIGHTS["date"] * self.date + WEIGHTS["name"] * self.name,
-            6,
-        )
-
-
-def amount_score(diff_cents: int, open_cents: int, tolerance_pct: float) -> float:
-    """1 for the exact amount; at most 0.5 for anything merely close."""
-    if diff_cents == 0:
-        return 1.0
-    allowed = open_cents * tolerance_pct / 100
-    if allowed <= 0:
+def truncation_aware_similarity(memo_name: str, contact: str, **_: object) -> float:
+    """0-100: token_set_ratio, or, where the bank cut the name short, the ratio of the memo
+    name against the contact's name cut to the same length ('ANTONIO CO' vs 'ANTONIO COSTA
+    LIMA' is 100, not 69)."""
+    if not memo_name or not contact:
         return 0.0
-    return max(0.0, 1.0 - abs(diff_cents) / allowed) * 0.5
+    score = fuzz.token_set_ratio(memo_name, contact)
+    if MIN_PREFIX <= len(memo_name) < len(contact):
+        score = max(score, fuzz.ratio(memo_name, contact[:len(memo_name)]))
+    return score
 
 
-def date_score(lag_days: int) -> float:
-    """Bank date minus due date: on the day 1.0, a week away 0.5, a month 0.19."""
-    return 1.0 / (1.0 + abs(lag_days) / 7.0)
+def name_similarity(memo_names: np.ndarray, contacts: np.ndarray) -> np.ndarray:
+    """Per pair in [0, 1]; NaN where the memo names nobody or the parcela has no contact.
+    Distinct string pairs are scored once (a weekly supplier repeats the same pair)."""
+    pairs = pd.DataFrame({"a": memo_names, "b": contacts})
+    known = (pairs["a"].str.len() > 0) & (pairs["b"].str.len() > 0)
+    out = np.full(len(pairs), np.nan)
+    if not known.any():
+        return out
+    unique = pairs[known].drop_duplicates()
+    scores = process.cpdist(unique["a"].tolist(), unique["b"].tolist(),
+                            scorer=truncation_aware_similarity, workers=-1)
+    lookup = unique.assign(score=np.asarray(scores, float) / 100.0)
+    merged = pairs[known].merge(lookup, on=["a", "b"], how="left")
+    out[np.flatnonzero(known.to_numpy())] = merged["score"].to_numpy()
+    return out
 
 
-def name_score(memo: str, contact_name: str | None, descricao: str | None) -> float:
-    """Best similarity of the memo's counterpart with the contact name or the description.
+@dataclass(frozen=True)
+class Scored:
+    frame: pd.DataFrame  # the candidate frame plus levels, bits, weight, probability
+    explained: Explained
 
-    Banks truncate names ("PIX TRANSF  JOAO SI12/03"), so a partial match of the
-    shorter text inside the longer counts, but only from a minimum length.
-    """
-    memo_name = clean_memo(memo)
-    if not memo_name:
-        return 0.0
-    best = 0.0
-    for other in (clean_name(contact_name), clean_name(descricao)):
-        if not other:
+
+def amount_level(paid: np.ndarray, open_cents: np.ndarray, explained: Explained,
+                 band_pct: float) -> np.ndarray:
+    close = np.abs(paid - open_cents) * 100 <= open_cents * band_pct
+    level = np.select(
+        [paid == open_cents, explained.late, explained.discount, close, paid < open_cents],
+        [AMOUNT_LEVELS.index(name) for name in AMOUNT_LEVELS], default=-1)
+    return level.astype(np.int8)
+
+
+def key_level(frame: pd.DataFrame) -> np.ndarray:
+    same_doc = frame["same_document"].to_numpy(bool)
+    same_number = frame["same_number"].to_numpy(bool)
+    other_doc = frame["line_has_document"].to_numpy(bool) & ~same_doc
+    return np.select([same_doc, same_number, other_doc], [0, 1, 2],
+                     default=KEY_LEVELS.index("no_key")).astype(np.int8)
+
+
+def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float
+           ) -> tuple[dict[str, np.ndarray], Explained, np.ndarray]:
+    paid, open_cents = frame["amt"].to_numpy(np.int64), frame["open"].to_numpy(np.int64)
+    lag = frame["lag"].to_numpy(np.int64)
+    explained = explain(paid, open_cents, lag, terms)
+    similarity = name_similarity(frame["counterpart"].to_numpy(object),
+                                 frame["name"].to_numpy(object))
+    return ({"amount": amount_level(paid, open_cents, explained, band_pct),
+             "date": date_level(lag), "name": name_level(similarity), "key": key_level(frame)},
+            explained, similarity)
+
+
+def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float) -> Scored:
+    lv, explained, similarity = levels(frame, terms, band_pct)
+    bits = weights(frame, lv, model)
+    total = model.prior_bits + sum(bits.values())
+    out = frame.assign(
+        name_sim=similarity,
+        **{f"{s}_level": lv[s] for s in lv}, **{f"{s}_bits": bits[s] for s in bits},
+        weight=total, probability=probability(total))
+    return Scored(out, explained)
+
+
+def rescore(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Bits, weight and probability again from the stored levels, under another model."""
+    lv = {s: frame[f"{s}_level"].to_numpy() for s in ("amount", "date", "name", "key")}
+    bits = weights(frame, lv, model)
+    total = model.prior_bits + sum(bits.values())
+    return frame.assign(**{f"{s}_bits": bits[s] for s in bits}, weight=total,
+                        probability=probability(total))
+
+
+def em_m(frame: pd.DataFrame, model: Model) -> Model:
+    """Expectation-maximisation of m over the run's candidate pairs (u stays fixed): each
+    pair counts towards its levels as much as it is likely a match. The priors stay in as
+    pseudo-counts, so a small run cannot talk the model into anything."""
+    p = frame["probability"].to_numpy()
+    m = {}
+    for signal, prior in model.m.items():
+        level = frame[f"{signal}_level"].to_numpy()
+        valid = level >= 0
+        counts = np.bincount(level[valid], weights=p[valid], minlength=len(prior))
+        m[signal] = np.maximum(
+            (counts + EM_PSEUDOCOUNT * np.asarray(prior)) / (p[valid].sum() + EM_PSEUDOCOUNT),
+            1e-4)
+    return replace(model, m=m, notes=(*model.notes, f"m by EM over {len(frame)} pairs"))
+
+
+def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
+            ) -> dict[str, np.ndarray]:
+    """log2(m/u) per signal; exact amounts and strong names use term-frequency u."""
+    exact = lv["amount"] == AMOUNT_LEVELS.index("exact")
+    # An amount the arithmetic explains to the centavo is about as rare, by chance, as an
+    # exact one: a few centavos of slack over the spread of amounts.
+    explained = np.isin(lv["amount"], [AMOUNT_LEVELS.index("late_fees"),
+                                       AMOUNT_LEVELS.index("discount")])
+    amount_u = np.select([exact, explained],
+                         [frame["tf_amount"].to_numpy(float),
+                          EXPLAINED_CHANCES * frame["tf_unit"].to_numpy(float)],
+                         np.asarray(model.u["amount"])[lv["amount"]])
+    # A strong name agreement is as likely by chance as the name is common among the
+    # parcelas: the contact's own share, or the share its truncated form reaches.
+    strong_name = lv["name"] <= 1
+    name_u = np.where(strong_name,
+                      np.maximum.reduce([frame["tf_contact"].to_numpy(float),
+                                         frame["tf_name"].to_numpy(float),
+                                         frame["tf_unit"].to_numpy(float)]),
+                      np.asarray(model.u["name"])[lv["name"]])
+    # The late/discount arithmetic already used the date: a late payment is late and a
+    # discounted one early by construction, so that lateness is no evidence against it.
+    date_bits = model.bits("date", lv["date"])
+    date_bits = np.where(explained, np.maximum(date_bits, 0.0), date_bits)
+    return {"amount": model.bits("amount", lv["amount"], amount_u),
+            "date": date_bits,
+            "name": model.bits("name", lv["name"], name_u),
+            "key": model.bits("key", lv["key"])}
+
+
+def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,
+                    band_pct: float, size: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """Levels of random same-direction pairs: what unrelated pairs look like in this run."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for direction in (0, 1):
+        lside = lines[lines["dir"] == direction]
+        pside = parcelas[parcelas["dir"] == direction]
+        if lside.empty or pside.empty:
             continue
-        score = fuzz.token_set_ratio(memo_name, other)
-        if min(len(memo_name), len(other)) >= MIN_PARTIAL_LENGTH:
-            score = max(score, fuzz.partial_ratio(memo_name, other))
-        best = max(best, score / 100.0)
-    return best
+        n = max(1, size * len(lside) // max(len(lines), 1))
+        li = lside.iloc[rng.integers(0, len(lside), n)].reset_index(drop=True)
+        pj = pside.iloc[rng.integers(0, len(pside), n)].reset_index(drop=True)
+        frames.append(pd.DataFrame({
+            "amt": li["amt"].to_numpy(), "open": pj["open"].to_numpy(),
+            "lag": li["day"].to_numpy() - pj["due"].to_numpy(),
+            "counterpart": li["counterpart"].to_numpy(), "name": pj["name"].to_numpy(),
+            "same_document": False, "same_number": False,
+            "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
+            "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0}))
+    if not frames:
+        return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
+    sample = pd.concat(frames, ignore_index=True)
+    lv, _, _ = levels(sample, terms, band_pct)
+    lv["amount"] = np.where(lv["amount"] < 0, len(AMOUNT_LEVELS) - 1, lv["amount"]).astype(np.int8)
+    # Random pairs are almost never on the same key; the floor in u_from_sample covers it.
+    return lv
+
+
+# Term frequencies are shares of at least this many parcelas. A small run's few open parcelas
+# are not the world its payers and prices come from: with 7 parcelas a unique name would
+# otherwise count as a 1-in-7 coincidence.
+MIN_UNIVERSE = 1_000
+
+
+def tf_columns(parcelas: pd.DataFrame) -> pd.DataFrame:
+    """Share of same-direction parcelas with the same open amount, and with the same contact."""
+    per_dir = np.maximum(parcelas.groupby("dir")["pid"].transform("size").to_numpy(),
+                         MIN_UNIVERSE)
+    same_amount = parcelas.groupby(["dir", "open"])["pid"].transform("size").to_numpy()
+    contact = parcelas["contact_id"].fillna("")
+    same_contact = parcelas.assign(c=contact).groupby(["dir", "c"])["pid"].transform(
+        "size").to_numpy()
+    same_contact = np.where(contact.to_numpy() == "", per_dir, same_contact)
+    return parcelas.assign(tf_unit=1.0 / per_dir, tf_amount=tf_u(same_amount, 1) / per_dir,
+                           tf_contact=tf_u(same_contact, 1) / per_dir)

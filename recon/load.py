@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from matchers.normalize import line_features
 from recon.records import ContaFinanceira, Parcela, Pessoa, Reject, StatementLine
 
 
@@ -18,6 +19,9 @@ def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> p
     frame = pd.DataFrame(rows, columns=[
         "line_key", "file", "source_line", "bank_code", "branch", "account_number",
         "conta_financeira_id", "posted_on", "amount_cents", "memo", "fitid", "first_run_id"])
+    features = [line_features(memo) for memo in frame["memo"]]
+    frame["counterpart"] = [counterpart for counterpart, _ in features]
+    frame["memo_keys"] = [keys for _, keys in features]
     return frame.astype({"amount_cents": "int64"})
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 
 from matchers.candidates import Blocking
-from matchers.decide import Thresholds
+from matchers.arithmetic import LateTerms
+from matchers.decide import Zones
 from matchers.engine import MatchSettings, match_run
 from recon import load
 from recon.aio import gather_all
@@ -85,15 +86,20 @@ def new_run_id(now: datetime | None = None) -> str:
 def match_settings(config: Config) -> MatchSettings:
     return MatchSettings(
         blocking=Blocking(
-            due_window_before_days=config.get("matching.due_window_before_days"),
-            due_window_after_days=config.get("matching.due_window_after_days"),
-            amount_tolerance_pct=config.get("matching.amount_tolerance_pct"),
-            max_inexact_per_line=config.get("matching.max_inexact_candidates"),
+            late_days=config.get("matching.due_window_before_days"),
+            early_days=config.get("matching.due_window_after_days"),
+            band_pct=config.get("matching.amount_tolerance_pct"),
+            hot_block=config.get("matching.hot_block"),
+            max_candidates=config.get("matching.max_candidates"),
         ),
-        thresholds=Thresholds(
-            auto=config.get("matching.auto_threshold"),
-            review=config.get("matching.review_threshold"),
-            min_margin=config.get("matching.min_margin"),
+        zones=Zones(
+            auto_probability=config.get("matching.auto_probability"),
+            review_probability=config.get("matching.review_probability"),
+            min_margin_bits=config.get("matching.min_margin_bits"),
+        ),
+        terms=LateTerms(
+            multa_bp=round(config.get("matching.multa_pct") * 100),
+            juros_month_bp=round(config.get("matching.juros_month_pct") * 100),
         ),
     )
 

@@ -63,6 +63,17 @@ class PlannedBaixa:
     metodo_pagamento: str | None
     memo: str
     bank_label: str
+    # How the amount paid splits (amount = gross + multa + juros - desconto - taxa); gross is
+    # what the baixa settles of the parcela. None: the whole amount is principal.
+    gross_cents: int | None = None
+    multa_cents: int = 0
+    juros_cents: int = 0
+    desconto_cents: int = 0
+    taxa_cents: int = 0
+
+    @property
+    def settles_cents(self) -> int:
+        return self.amount_cents if self.gross_cents is None else self.gross_cents
 
     @property
     def tag(self) -> str:
@@ -79,21 +90,27 @@ def payment_method(memo: str) -> str | None:
 
 
 def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
+    """One baixa per allocation of an automatic decision, with the amount's composition."""
     rows = store.query(
-        """SELECT d.line_key, d.parcela_id, l.amount_cents, l.posted_on, l.conta_financeira_id,
-                  l.memo, l.bank_code, l.branch, l.account_number
-           FROM decisions d JOIN statement_lines l USING (line_key)
+        """SELECT a.line_key, a.parcela_id, a.amount_cents, a.gross_cents, a.multa_cents,
+                  a.juros_cents, a.desconto_cents, a.taxa_cents, l.posted_on,
+                  l.conta_financeira_id, l.memo, l.bank_code, l.branch, l.account_number
+           FROM decisions d JOIN allocations a USING (run_id, line_key)
+           JOIN statement_lines l USING (line_key)
            WHERE d.run_id = $run_id AND d.decision = 'auto'
-           ORDER BY l.posted_on, d.line_key""",
+           ORDER BY l.posted_on, a.line_key, a.parcela_id""",
         {"run_id": run_id},
     )
     return [
         PlannedBaixa(
             line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=run_id,
-            amount_cents=abs(int(row["amount_cents"])), data_pagamento=row["posted_on"],
+            amount_cents=int(row["amount_cents"]), data_pagamento=row["posted_on"],
             conta_financeira_id=row["conta_financeira_id"],
             metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
             bank_label=BankAccount(row["bank_code"], row["branch"], row["account_number"]).label(),
+            gross_cents=int(row["gross_cents"]), multa_cents=int(row["multa_cents"]),
+            juros_cents=int(row["juros_cents"]), desconto_cents=int(row["desconto_cents"]),
+            taxa_cents=int(row["taxa_cents"]),
         )
         for row in rows
     ]
@@ -102,7 +119,7 @@ def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
 def baixa_body(plan: PlannedBaixa) -> dict[str, Any]:
     body: dict[str, Any] = {
         "data_pagamento": plan.data_pagamento.isoformat(),
-        "composicao_valor": {"valor_bruto": from_cents(plan.amount_cents)},
+        "composicao_valor": composition(plan),
         "conta_financeira": plan.conta_financeira_id,
         "observacao": f"{plan.tag} run:{plan.run_id}",
         "nsu": plan.tag,
@@ -110,6 +127,16 @@ def baixa_body(plan: PlannedBaixa) -> dict[str, Any]:
     if plan.metodo_pagamento:
         body["metodo_pagamento"] = plan.metodo_pagamento
     return body
+
+
+def composition(plan: PlannedBaixa) -> dict[str, Any]:
+    """`composicao_valor`: the principal settled, and only the parts that are not zero."""
+    parts = {"valor_bruto": from_cents(plan.settles_cents)}
+    for name, cents in (("multa", plan.multa_cents), ("juros", plan.juros_cents),
+                        ("desconto", plan.desconto_cents), ("taxa", plan.taxa_cents)):
+        if cents:
+            parts[name] = from_cents(cents)
+    return parts
 
 
 def reconciliation_note(existing: str, plan: PlannedBaixa) -> str:
@@ -285,13 +312,13 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
 
 
 def _refuse_if_changed(detail: ParcelaDetail, plan: PlannedBaixa) -> str:
-    """Settle only what was matched: automatic matches are exact, so the open amount must
-    still be the line's amount (a person may have recorded a partial payment meanwhile)."""
+    """Settle only what was matched: the open amount must still be what the match settles
+    (a person may have recorded a partial payment meanwhile)."""
     if not detail.status.is_open:
         return f"parcela is {detail.status.value} in Conta Azul now; left alone"
-    if detail.open_cents != plan.amount_cents:
+    if detail.open_cents != plan.settles_cents:
         return (f"parcela's open amount is {format_brl(detail.open_cents)} now, not the "
-                f"{format_brl(plan.amount_cents)} matched; left alone")
+                f"{format_brl(plan.settles_cents)} matched; left alone")
     return ""
 
 

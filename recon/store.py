@@ -34,6 +34,9 @@ SCHEMA = (
         conta_financeira_id VARCHAR NOT NULL, posted_on DATE NOT NULL,
         amount_cents BIGINT NOT NULL, memo VARCHAR NOT NULL, fitid VARCHAR,
         first_run_id VARCHAR NOT NULL)""",
+    # Computed once at import (matchers.normalize.line_features), not on every run.
+    "ALTER TABLE statement_lines ADD COLUMN IF NOT EXISTS counterpart VARCHAR",
+    "ALTER TABLE statement_lines ADD COLUMN IF NOT EXISTS memo_keys VARCHAR[]",
     """CREATE TABLE IF NOT EXISTS coverage (
         conta_financeira_id VARCHAR NOT NULL, file VARCHAR NOT NULL, period_start DATE NOT NULL,
         period_end DATE NOT NULL, first_run_id VARCHAR NOT NULL,
@@ -61,14 +64,31 @@ SCHEMA = (
         descricao VARCHAR, due_on DATE NOT NULL, status VARCHAR NOT NULL,
         total_cents BIGINT NOT NULL, paid_cents BIGINT NOT NULL, open_cents BIGINT NOT NULL,
         contact_id VARCHAR, contact_name VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS candidates (
+    # One row per candidate pair scored: each signal's comparison level and its weight in
+    # bits (log2 m/u), so every decision can be explained from what was stored.
+    """CREATE TABLE IF NOT EXISTS candidate_pairs (
         run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL,
-        amount_diff_cents BIGINT NOT NULL, lag_days INTEGER NOT NULL,
-        amount_score DOUBLE NOT NULL, date_score DOUBLE NOT NULL, name_score DOUBLE NOT NULL,
-        score DOUBLE NOT NULL)""",
+        amount_diff_cents BIGINT NOT NULL, lag_days INTEGER NOT NULL, name_sim DOUBLE,
+        amount_level TINYINT NOT NULL, date_level TINYINT NOT NULL, name_level TINYINT NOT NULL,
+        key_level TINYINT NOT NULL, amount_bits DOUBLE NOT NULL, date_bits DOUBLE NOT NULL,
+        name_bits DOUBLE NOT NULL, key_bits DOUBLE NOT NULL, weight DOUBLE NOT NULL,
+        probability DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS decisions (
         run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL, parcela_id VARCHAR,
         decision VARCHAR NOT NULL, score DOUBLE, runner_up_score DOUBLE, reason VARCHAR)""",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS kind VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS margin_bits DOUBLE",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS rival_line_key VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS rival_parcela_id VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS reason_code VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS detail VARCHAR",
+    # What each proposed (line, parcela) baixa carries; the parts add up to amount_cents:
+    # gross + multa + juros - desconto - taxa = amount_cents.
+    """CREATE TABLE IF NOT EXISTS allocations (
+        run_id VARCHAR NOT NULL, line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL, amount_cents BIGINT NOT NULL, gross_cents BIGINT NOT NULL,
+        multa_cents BIGINT NOT NULL, juros_cents BIGINT NOT NULL,
+        desconto_cents BIGINT NOT NULL, taxa_cents BIGINT NOT NULL, days_late INTEGER)""",
     """CREATE TABLE IF NOT EXISTS settlements (
         line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
         state VARCHAR NOT NULL, tag VARCHAR NOT NULL, amount_cents BIGINT NOT NULL,
@@ -135,6 +155,15 @@ class Store:
         finally:
             self._con.unregister("incoming_frame")
         return self._count(table) - before
+
+    def replace_temp(self, name: str, frame: pd.DataFrame) -> None:
+        """A connection-local table holding `frame`, replacing any of that name."""
+        self._con.register("incoming_frame", frame)
+        try:
+            self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming_frame",
+                      ()).fetchall()
+        finally:
+            self._con.unregister("incoming_frame")
 
     def _count(self, table: str) -> int:
         rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()

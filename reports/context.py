@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from matchers.explain import explain_decision
 from recon.store import Store
 from recon.summary import run_counts
 
@@ -44,39 +45,73 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def _settled(store: Store, run_id: str) -> list[Row]:
-    return store.query(
-        """SELECT l.posted_on, l.amount_cents, l.memo, l.file, s.parcela_id, s.baixa_id, s.state,
-                  p.descricao, p.contact_name, d.score, d.reason
+    rows = store.query(
+        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, s.baixa_id, s.state,
+                  p.descricao, p.contact_name
            FROM decisions d JOIN statement_lines l USING (line_key)
            LEFT JOIN settlements s ON s.line_key = d.line_key AND s.parcela_id = d.parcela_id
            LEFT JOIN parcelas p ON p.parcela_id = d.parcela_id AND p.run_id = d.run_id
            WHERE d.run_id = ? AND d.decision = 'auto'
            ORDER BY l.posted_on, l.line_key""", [run_id])
+    return _explained(store, run_id, rows)
 
 
 def _review(store: Store, run_id: str) -> list[Row]:
     lines = store.query(
-        """SELECT d.line_key, d.parcela_id, d.score, d.runner_up_score, d.reason,
-                  l.posted_on, l.amount_cents, l.memo, l.file, l.source_line
+        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line
            FROM decisions d JOIN statement_lines l USING (line_key)
            WHERE d.run_id = ? AND d.decision = 'review' ORDER BY l.posted_on, d.line_key""",
         [run_id])
     for line in lines:
         line["candidates"] = store.query(
             """SELECT c.*, p.descricao, p.contact_name, p.due_on, p.open_cents
-               FROM candidates c JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id
+               FROM candidate_pairs c
+               JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id
                WHERE c.run_id = ? AND c.line_key = ?
-               ORDER BY (c.parcela_id = ?) DESC, c.score DESC, c.parcela_id LIMIT 3""",
+               ORDER BY (c.parcela_id = ?) DESC, c.weight DESC, c.parcela_id LIMIT 3""",
             [run_id, line["line_key"], line["parcela_id"]])
-    return lines
+        line["allocations"] = store.query(
+            """SELECT a.*, p.descricao, p.contact_name, p.due_on FROM allocations a
+               LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
+               WHERE a.run_id = ? AND a.line_key = ? ORDER BY p.due_on, a.parcela_id""",
+            [run_id, line["line_key"]])
+    return _explained(store, run_id, lines)
 
 
 def _unmatched_lines(store: Store, run_id: str) -> list[Row]:
-    return store.query(
-        """SELECT l.posted_on, l.amount_cents, l.memo, l.file, l.source_line, l.line_key, d.reason
+    rows = store.query(
+        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line
            FROM decisions d JOIN statement_lines l USING (line_key)
            WHERE d.run_id = ? AND d.decision = 'unmatched' ORDER BY l.posted_on, l.line_key""",
         [run_id])
+    return _explained(store, run_id, rows)
+
+
+def _explained(store: Store, run_id: str, rows: list[Row]) -> list[Row]:
+    """Each decision's `reason`: its signals, the split of the amount, the runner-up."""
+    for row in rows:
+        pair = _pair(store, run_id, row["line_key"], row.get("parcela_id"))
+        rival = None
+        if row.get("rival_parcela_id") or row.get("rival_line_key"):
+            rival = _pair(store, run_id, row.get("rival_line_key") or row["line_key"],
+                          row.get("rival_parcela_id") or row.get("parcela_id"))
+        allocation = None
+        if row.get("parcela_id"):
+            found = store.query(
+                "SELECT * FROM allocations WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
+                [run_id, row["line_key"], row["parcela_id"]])
+            allocation = found[0] if found else None
+        row["reason"] = explain_decision(row, pair, rival, allocation)
+    return rows
+
+
+def _pair(store: Store, run_id: str, line_key: str, parcela_id: str | None) -> Row | None:
+    if not parcela_id:
+        return None
+    found = store.query(
+        "SELECT * FROM candidate_pairs WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
+        [run_id, line_key, parcela_id])
+    return found[0] if found else None
 
 
 def _unpaid_parcelas(store: Store, run_id: str) -> list[Row]:

@@ -14,11 +14,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_then_file_then_environment(tmp_path):
-    path = write(tmp_path, '[store]\npath = "from-file.duckdb"\n[matching]\nauto_threshold = 0.95\n')
+    path = write(tmp_path, '[store]\npath = "from-file.duckdb"\n[matching]\nauto_probability = 0.95\n')
     config = load_config(path, environ={"RECON_STORE": "/tmp/from-env.duckdb"})
     assert config.get("store.path") == "/tmp/from-env.duckdb"
-    assert config.get("matching.auto_threshold") == 0.95
-    assert config.get("matching.review_threshold") == 0.5
+    assert config.get("matching.auto_probability") == 0.95
+    assert config.get("matching.review_probability") == 0.3
 
 
 def test_relative_paths_are_taken_from_the_config_folder(tmp_path):
@@ -34,8 +34,8 @@ def test_every_setting_has_an_environment_variable_named_after_it():
 
 
 def test_environment_value_of_the_wrong_type_names_the_variable(tmp_path):
-    with pytest.raises(ConfigError, match="RECON_MATCHING_AUTO_THRESHOLD"):
-        load_config(None, environ={"RECON_MATCHING_AUTO_THRESHOLD": "high"})
+    with pytest.raises(ConfigError, match="RECON_MATCHING_AUTO_PROBABILITY"):
+        load_config(None, environ={"RECON_MATCHING_AUTO_PROBABILITY": "high"})
 
 
 def test_unknown_key_is_an_error_naming_it(tmp_path):

@@ -1,138 +1,186 @@
-from datetime import date
+"""The matching engine on small hand-built cases, through a real DuckDB store."""
 
+from datetime import date, timedelta
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from matchers.candidates import Blocking, candidates_sql
-from matchers.decide import ScoredPair, Thresholds, decide
-from matchers.normalize import clean_memo, clean_name
-from matchers.scoring import Scores, amount_score, date_score, name_score
+from matchers.arithmetic import LateTerms, explain
+from matchers.assign import assign, runner_up
+from matchers.engine import MatchSettings, match_run
+from matchers.explain import explain_decision
+from matchers.normalize import block_token, clean_memo, document_key, memo_keys
+from recon.load import lines_frame
+from recon.records import BankAccount, StatementLine
 from recon.store import Store
 
-LIMITS = Thresholds(auto=0.9, review=0.5, min_margin=0.15)
+RUN = "r1"
+DAY = date(2026, 11, 10)
+ITAU = BankAccount("341", "1500", "12345")
 
 
-@pytest.mark.parametrize(
-    ("memo", "name"),
-    [
-        ("PIX RECEBIDO - JOAO DA SILVA 12/03", "JOAO DA SILVA"),
-        ("TED 237.1234ACME COMERCIO", "ACME COMERCIO"),
-        ("Transfe Pix Rem: Padaria Pão Quente 02/09", "PADARIA PAO QUENTE"),
-        ("PIX TRANSF  JOAO SI12/03", "JOAO SI"),
-    ],
-)
-def test_clean_memo_keeps_the_counterpart(memo, name):
-    assert clean_memo(memo) == name
+def line(key: str, cents: int, memo: str, on: date = DAY) -> StatementLine:
+    return StatementLine(account=ITAU, posted_on=on, amount_cents=cents, memo=memo, fitid=key,
+                         source_file="itau.ofx", source_line=1, line_key=key)
 
 
-def test_names_fold_accents_and_company_suffixes():
-    assert clean_name("Clínica Sorriso Ltda.") == "CLINICA SORRISO"
+def parcela(pid: str, cents: int, contact: str | None, due: date = DAY, kind: str = "receber",
+            descricao: str = "Venda", contact_id: str | None = None) -> dict:
+    return {"run_id": RUN, "parcela_id": pid, "kind": kind, "descricao": descricao,
+            "due_on": due, "status": "open", "total_cents": cents, "paid_cents": 0,
+            "open_cents": cents, "contact_id": contact_id or (contact and f"c-{contact}"),
+            "contact_name": contact}
 
 
-def test_truncated_bank_names_still_match_but_short_noise_does_not():
-    assert name_score("PIX TRANSF  JOAO SI05/11", "João Silva", "Consulta") == 1.0
-    assert name_score("PIX TRANSF  ANA 05/11", "Mariana Souza", "Aulas") < 0.9
+def run_case(tmp_path, lines, parcelas, settings=None):
+    store = Store(tmp_path / "m.duckdb")
+    store.insert_frame("statement_lines", lines_frame(lines, "conta-itau", RUN))
+    store.insert_frame("parcelas", pd.DataFrame(parcelas))
+    store.insert_frame("run_lines", pd.DataFrame({"run_id": RUN,
+                                                  "line_key": [ln.line_key for ln in lines]}))
+    match_run(store, RUN, settings or MatchSettings())
+    decisions = store.query_frame("SELECT * FROM decisions").set_index("line_key")
+    allocations = store.query_frame("SELECT * FROM allocations")
+    pairs = store.query_frame("SELECT * FROM candidate_pairs")
+    store.close()
+    return decisions, allocations, pairs
 
 
-def test_amount_score_exact_beats_close_and_close_is_capped():
-    assert amount_score(0, 10000, 5.0) == 1.0
-    assert 0 < amount_score(100, 10000, 5.0) <= 0.5
-    assert amount_score(600, 10000, 5.0) == 0.0
+def filler(n: int = 40) -> list[dict]:
+    """Other open parcelas, so the run looks like a company and not a toy."""
+    return [parcela(f"f{i}", 10_000 + 137 * i, f"Cliente Diverso {i:03d}",
+                    due=DAY + timedelta(days=i % 20 - 10)) for i in range(n)]
 
 
-def test_date_score_decays_with_lag():
-    assert date_score(0) == 1.0
-    assert date_score(7) == pytest.approx(0.5)
-    assert date_score(-3) == date_score(3) > date_score(30)
+def test_a_clear_match_settles_automatically_with_its_explanation(tmp_path):
+    decisions, allocations, pairs = run_case(
+        tmp_path, [line("L1", 123_456, "PIX RECEBIDO - JOAO CARLOS PEREIRA 10/11")],
+        [parcela("P1", 123_456, "João Carlos Pereira"), *filler()])
+    row = decisions.loc["L1"]
+    assert (row["decision"], row["parcela_id"], row["kind"]) == ("auto", "P1", "one_to_one")
+    [alloc] = allocations.to_dict("records")
+    assert (alloc["amount_cents"], alloc["gross_cents"], alloc["multa_cents"]) == (123_456, 123_456, 0)
+    pair = pairs[(pairs.line_key == "L1") & (pairs.parcela_id == "P1")].iloc[0].to_dict()
+    text = explain_decision({**row.to_dict(), "line_key": "L1"}, pair)
+    assert "amount exact" in text and "name 1.00" in text and "date same day" in text
 
 
-def test_exact_amount_without_name_evidence_goes_to_review():
-    total = Scores(amount=1.0, date=1.0, name=0.0).total
-    assert LIMITS.review <= total < LIMITS.auto
+def test_same_amount_collision_is_resolved_by_name_or_goes_to_review(tmp_path):
+    plans = [parcela(f"S{i}", 9_990, name, descricao="Assinatura Plus")
+             for i, name in enumerate(["Ana Beatriz Costa", "Bruno Ferreira", "Carla Mendes"])]
+    decisions, _, _ = run_case(
+        tmp_path, [line("named", 9_990, "PIX RECEBIDO - BRUNO FERREIRA"),
+                   line("anon", 9_990, "TED 237.1234")], [*plans, *filler()])
+    assert (decisions.loc["named", "decision"], decisions.loc["named", "parcela_id"]) == (
+        "auto", "S1")
+    assert decisions.loc["anon", "decision"] != "auto"  # never guessed
 
 
-def test_clear_match_is_automatic():
-    decisions = decide(["l1"], [ScoredPair("l1", "p1", 0.97, True)], LIMITS)
-    assert [(d.decision, d.parcela_id) for d in decisions] == [("auto", "p1")]
+def test_weekly_supplier_payment_settles_this_weeks_parcela_not_last_weeks(tmp_path):
+    week = [parcela(f"W{i}", -0 + 250_000, "Papelaria Alves Moreira ME", kind="pagar",
+                    due=DAY - timedelta(days=7 * (2 - i)), descricao=f"Semana {i}")
+            for i in range(3)]  # W0 two weeks ago and W1 last week were skipped: still open
+    decisions, _, _ = run_case(
+        tmp_path, [line("L1", -250_000, "Pagamento de Boleto - PAPELARIA ALVES MOREIRA ME")],
+        [*week, *filler()])
+    assert (decisions.loc["L1", "decision"], decisions.loc["L1", "parcela_id"]) == ("auto", "W2")
 
 
-def test_same_amount_collision_without_names_goes_to_review_never_guessed():
-    pairs = [ScoredPair(line, p, 0.6, True) for line in ("l1", "l2") for p in ("p1", "p2", "p3")]
-    decisions = decide(["l1", "l2"], pairs, LIMITS)
-    assert {d.decision for d in decisions} == {"review"}
-    assert len({d.parcela_id for d in decisions}) == 2  # suggestions never share a parcela
+def test_late_payment_is_split_into_principal_multa_and_juros(tmp_path):
+    # R$ 1.000,00 due 10 days before: multa 2 % R$ 20,00 + juros 1 % a.m. x 10 d R$ 3,33
+    decisions, allocations, _ = run_case(
+        tmp_path, [line("L1", 102_333, "PIX RECEBIDO - MARIA APARECIDA LIMA")],
+        [parcela("P1", 100_000, "Maria Aparecida Lima", due=DAY - timedelta(days=10)),
+         *filler()])
+    assert (decisions.loc["L1", "decision"], decisions.loc["L1", "kind"]) == ("auto", "late_fees")
+    [alloc] = allocations.to_dict("records")
+    assert (alloc["gross_cents"], alloc["multa_cents"], alloc["juros_cents"]) == (
+        100_000, 2_000, 333)
+    assert alloc["gross_cents"] + alloc["multa_cents"] + alloc["juros_cents"] == alloc["amount_cents"]
+    text = explain_decision({"reason_code": "auto"}, None, allocation={**alloc})
+    assert "multa 2 %" in text and "juros 1 % a.m. x 10 dias" in text
 
 
-def test_names_resolve_a_same_amount_collision():
-    pairs = [ScoredPair("l1", "p1", 0.98, True), ScoredPair("l1", "p2", 0.62, True),
-             ScoredPair("l2", "p2", 0.97, True), ScoredPair("l2", "p1", 0.61, True)]
-    decisions = {d.line_key: d for d in decide(["l1", "l2"], pairs, LIMITS)}
-    assert (decisions["l1"].decision, decisions["l1"].parcela_id) == ("auto", "p1")
-    assert (decisions["l2"].decision, decisions["l2"].parcela_id) == ("auto", "p2")
+def test_partial_payment_is_proposed_and_never_settles_the_parcela_in_full(tmp_path):
+    decisions, allocations, _ = run_case(
+        tmp_path, [line("L1", 30_000, "PIX RECEBIDO - RENATA MONTEIRO DIAS")],
+        [parcela("P1", 81_240, "Renata Monteiro Dias"), *filler()])
+    assert decisions.loc["L1", "decision"] == "review"
+    assert decisions.loc["L1", "kind"] == "partial"
+    [alloc] = allocations.to_dict("records")
+    assert alloc["gross_cents"] == 30_000  # what arrived, not the parcela's R$ 812,40
 
 
-def test_a_parcela_is_never_given_to_two_lines():
-    pairs = [ScoredPair("l1", "p1", 0.99, True), ScoredPair("l2", "p1", 0.95, True)]
-    decisions = {d.line_key: d for d in decide(["l1", "l2"], pairs, LIMITS)}
-    assert decisions["l1"].parcela_id == "p1"
-    assert decisions["l1"].decision == "review"  # the rival line is too close to be sure
-    assert decisions["l2"].decision == "unmatched"
-    assert "better-matching" in decisions["l2"].reason
+def test_two_transfers_that_add_up_to_a_parcela_are_proposed_together(tmp_path):
+    decisions, allocations, _ = run_case(
+        tmp_path, [line("A", 40_000, "PIX RECEBIDO - OTAVIO CAMPOS BRITO"),
+                   line("B", 60_000, "PIX RECEBIDO - OTAVIO CAMPOS BRITO",
+                        on=DAY + timedelta(days=2))],
+        [parcela("P1", 100_000, "Otávio Campos Brito"), *filler()])
+    assert set(decisions.loc[["A", "B"], "kind"]) == {"split"}
+    assert set(decisions.loc[["A", "B"], "decision"]) == {"review"}
+    assert allocations.groupby("parcela_id")["amount_cents"].sum()["P1"] == 100_000
 
 
-def test_inexact_amount_never_settles_automatically():
-    decisions = decide(["l1"], [ScoredPair("l1", "p1", 0.95, False)], LIMITS)
-    assert decisions[0].decision == "review"
-    assert "amount differs" in decisions[0].reason
+def test_a_parcela_is_never_given_to_two_lines(tmp_path):
+    decisions, allocations, _ = run_case(
+        tmp_path, [line("A", 55_500, "PIX RECEBIDO - LUCAS NUNES"),
+                   line("B", 55_500, "PIX RECEBIDO - LUCAS NUNES")],
+        [parcela("P1", 55_500, "Lucas Nunes"), *filler()])
+    assert (allocations["parcela_id"] == "P1").sum() == 1
+    assert "auto" not in set(decisions["decision"])  # two identical lines: a person decides
 
 
-def test_lines_without_candidates_are_unmatched_with_a_reason():
-    decisions = decide(["l9"], [], LIMITS)
-    assert decisions[0].decision == "unmatched" and "no open parcela" in decisions[0].reason
+def test_boleto_batch_net_of_tariff_is_proposed_with_the_fee_as_taxa(tmp_path):
+    titles = [(f"B{i}", cents) for i, cents in enumerate([35_000, 12_050, 80_000, 41_230, 9_990])]
+    batch1, batch2 = titles[:3], titles[3:]
+    tariff = 250
+    lines = [line("C1", sum(c - tariff for _, c in batch1), "CRED COBRANCA SIMPLES"),
+             line("C2", sum(c - tariff for _, c in batch2), "CRED COBRANCA SIMPLES",
+                  on=DAY + timedelta(days=1))]
+    parcelas = [parcela(pid, cents, f"Sacado {pid}", due=DAY - timedelta(days=2),
+                        descricao=f"Boleto {pid}") for pid, cents in titles]
+    decisions, allocations, _ = run_case(tmp_path, lines, [*parcelas, *filler()])
+    assert decisions.loc["C1", "decision"] == "review"
+    mine = allocations[allocations["line_key"] == "C1"]
+    assert set(mine["parcela_id"]) == {"B0", "B1", "B2"}
+    assert set(mine["taxa_cents"]) == {tariff}
+    assert mine["amount_cents"].sum() == lines[0].amount_cents
 
 
-def test_blocking_sql_respects_direction_amount_and_one_sided_window(tmp_path):
-    store = Store(tmp_path / "t.duckdb")
-    lines = pd.DataFrame([
-        ("credit", "f", 1, None, None, None, "c", date(2026, 11, 10), 10000, "PIX", None, "r"),
-        ("debit", "f", 2, None, None, None, "c", date(2026, 11, 10), -10000, "PAG", None, "r"),
-    ], columns=["line_key", "file", "source_line", "bank_code", "branch", "account_number",
-                "conta_financeira_id", "posted_on", "amount_cents", "memo", "fitid", "first_run_id"])
-    store.insert_frame("statement_lines", lines)
-    store.insert_frame("run_lines", pd.DataFrame({"run_id": ["r", "r"], "line_key": ["credit", "debit"]}))
-    parcelas = [
-        ("rec-on-time", "receber", date(2026, 11, 8), 10000),
-        ("rec-close-amount", "receber", date(2026, 11, 10), 10400),
-        ("rec-far-amount", "receber", date(2026, 11, 10), 12000),
-        ("rec-due-long-after", "receber", date(2026, 12, 30), 10000),
-        ("rec-due-long-before", "receber", date(2026, 8, 1), 10000),
-        ("pag-on-time", "pagar", date(2026, 11, 10), 10000),
-    ]
-    store.insert_frame("parcelas", pd.DataFrame(
-        [("r", pid, kind, "", due, "open", cents, 0, cents, None, None)
-         for pid, kind, due, cents in parcelas],
-        columns=["run_id", "parcela_id", "kind", "descricao", "due_on", "status", "total_cents",
-                 "paid_cents", "open_cents", "contact_id", "contact_name"]))
-    blocking = Blocking(due_window_before_days=60, due_window_after_days=10, amount_tolerance_pct=5.0)
-    pairs = {(r["line_key"], r["parcela_id"]) for r in store.query(candidates_sql(blocking), {"run_id": "r"})}
-    assert pairs == {("credit", "rec-on-time"), ("credit", "rec-close-amount"), ("debit", "pag-on-time")}
+def test_late_fee_arithmetic_tries_bank_compensation_days():
+    paid = np.array([102_333, 102_300, 100_000, 97_000])
+    open_cents = np.array([100_000, 100_000, 100_000, 100_000])
+    lag = np.array([10, 11, 5, -3])  # the second was credited a day after payment
+    found = explain(paid, open_cents, lag, LateTerms())
+    assert found.late.tolist() == [True, True, False, False]
+    assert found.discount.tolist() == [False, False, False, True]  # 3 % early discount
+    assert (found.multa[0], found.juros[0], found.days_late[0]) == (2_000, 333, 10)
 
 
-def test_inexact_candidates_are_capped_per_line_but_exact_ones_never_are(tmp_path):
-    store = Store(tmp_path / "t.duckdb")
-    store.insert_frame("statement_lines", pd.DataFrame(
-        [("l1", "f", 1, None, None, None, "c", date(2026, 11, 10), 100000, "PIX", None, "r")],
-        columns=["line_key", "file", "source_line", "bank_code", "branch", "account_number",
-                 "conta_financeira_id", "posted_on", "amount_cents", "memo", "fitid", "first_run_id"]))
-    store.insert_frame("run_lines", pd.DataFrame({"run_id": ["r"], "line_key": ["l1"]}))
-    parcelas = [(f"exact-{n}", 100000) for n in range(30)] + [(f"close-{n:02d}", 100000 + 10 * (n + 1))
-                                                              for n in range(40)]
-    store.insert_frame("parcelas", pd.DataFrame(
-        [("r", pid, "receber", "", date(2026, 11, 10), "open", cents, 0, cents, None, None)
-         for pid, cents in parcelas],
-        columns=["run_id", "parcela_id", "kind", "descricao", "due_on", "status", "total_cents",
-                 "paid_cents", "open_cents", "contact_id", "contact_name"]))
-    blocking = Blocking(60, 10, 5.0, max_inexact_per_line=5)
-    found = {r["parcela_id"] for r in store.query(candidates_sql(blocking), {"run_id": "r"})}
-    assert {p for p in found if p.startswith("exact")} == {f"exact-{n}" for n in range(30)}
-    assert {p for p in found if p.startswith("close")} == {f"close-{n:02d}" for n in range(5)}
+def test_global_assignment_beats_greedy_and_margins_name_the_rival():
+    lines, parcelas = np.array([0, 0, 1]), np.array([0, 1, 0])
+    weight = np.array([5.0, 4.0, 4.5])  # greedy takes (0,0) and leaves line 1 without
+    chosen = assign(lines, parcelas, weight)
+    assert sorted(chosen.tolist()) == [1, 2]
+    best_other, rival = runner_up(lines, parcelas, weight, chosen)
+    assert best_other.tolist() == [5.0, 5.0] and rival.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(("memo", "counterpart"), [
+    ("PIX RECEBIDO - JOAO DA SILVA 12/03", "JOAO DA SILVA"),
+    ("PIX TRANSF  ANTONIO CO26/01", "ANTONIO CO"),
+    ("Transferência recebida pelo Pix - CLÍNICA SORRISO LTDA - 67.890.123/0001-45 - "
+     "BCO DO BRASIL S.A. (0001) Agência: 1234 Conta: 5678-9", "CLINICA SORRISO"),
+    ("PIX RECEBIDO - Cp :60701190-MARIA JOSE", "MARIA JOSE"),
+])
+def test_memo_boilerplate_is_removed(memo, counterpart):
+    assert clean_memo(memo) == counterpart
+
+
+def test_keys_are_valid_documents_and_long_numbers_not_dates():
+    keys = memo_keys("Pix - Recebido - 28/11 10:13 028.599.645-25 NF 123456")
+    assert keys == ["doc:02859964525", "num:123456"]
+    assert document_key("028.599.645-26") is None  # wrong check digit
+    assert block_token("ANTONIO COSTA LIMA") == block_token("ANTONIO CO") == "ANTONIO CO"

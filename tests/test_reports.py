@@ -13,10 +13,11 @@ def context(memo="PIX RECEBIDO <script>alert(1)</script>", reason="no open parce
     line = {"posted_on": date(2026, 11, 3), "amount_cents": 123456, "memo": memo,
             "file": "itau.ofx", "source_line": 12, "line_key": "k1", "reason": reason}
     candidate = {"parcela_id": "p1", "descricao": "Mensalidade", "contact_name": "Ana & Cia",
-                 "due_on": date(2026, 11, 3), "open_cents": 123456, "amount_score": 1.0,
-                 "date_score": 1.0, "name_score": 0.2, "score": 0.61, "lag_days": 0}
+                 "due_on": date(2026, 11, 3), "open_cents": 123456, "amount_bits": 9.5,
+                 "date_bits": 6.1, "name_bits": -4.0, "key_bits": 0.0, "probability": 0.61,
+                 "lag_days": 0}
     review = {**line, "parcela_id": "p1", "score": 0.61, "runner_up_score": None,
-              "reason": "score 0.61 below the automatic threshold 0.90", "candidates": [candidate]}
+              "reason": "probability below the automatic threshold; p=0.610", "candidates": [candidate]}
     return {
         "run": run,
         "counts": {"lines": 2, "settled": 0, "review": 1, "unmatched": 1, "files_rejected": 1},

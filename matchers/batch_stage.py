@@ -1,0 +1,54 @@
+"""The many-to-one pass inside a run: credit lines left unmatched that look like a batch
+(boleto cobrança credited net of tariffs, a card acquirer's payout net of MDR) against the
+receivable parcelas nobody took. Found batches are proposed for review with their
+allocations (each parcela's gross, the fee as `taxa`, the net); never settled automatically.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from matchers.batches import BatchSettings, KnownFees, find_batches
+from matchers.decide import ALLOCATION_COLUMNS, DECISION_COLUMNS, Outcome
+
+
+def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
+                    settings: BatchSettings | None = None, known: KnownFees | None = None
+                    ) -> Outcome:
+    unmatched = outcome.decisions.loc[outcome.decisions["decision"] == "unmatched", "line_key"]
+    residue = lines[lines["line_key"].isin(unmatched) & (lines["dir"] == 0)]
+    taken = set(outcome.allocations["parcela_id"])
+    pool = parcelas[(parcelas["dir"] == 0) & ~parcelas["parcela_id"].isin(taken)]
+    if residue.empty or pool.empty:
+        return outcome
+    found = find_batches(
+        pd.DataFrame({"line_key": residue["line_key"], "conta_financeira_id": residue["conta"],
+                      "posted_on": residue["posted_on"].astype("datetime64[ns]"),
+                      "amount_cents": residue["amt"].astype(np.int64), "memo": residue["memo"]}),
+        pd.DataFrame({"parcela_id": pool["parcela_id"],
+                      "due_on": pool["due_on"].astype("datetime64[ns]"),
+                      "open_cents": pool["open"].astype(np.int64),
+                      "descricao": pool["descricao"], "contact_name": pool["name"]}),
+        settings or BatchSettings(), known or KnownFees())
+    if found.allocations.empty:
+        return outcome
+    groups = found.groups.set_index("line_key")
+    decided = pd.DataFrame({
+        "line_key": groups.index, "parcela_id": None, "decision": "review",
+        "kind": groups["kind"].to_numpy(), "score": np.nan, "runner_up_score": np.nan,
+        "margin_bits": None, "rival_line_key": None, "rival_parcela_id": None,
+        "reason_code": np.where(groups["alternatives"].to_numpy() > 0, "batch_ambiguous",
+                                "batch"),
+        "detail": groups["explanation"].to_numpy(object)})[DECISION_COLUMNS]
+    first = found.allocations.groupby("line_key")["parcela_id"].first()
+    decided["parcela_id"] = decided["line_key"].map(first)
+    a = found.allocations
+    allocations = pd.DataFrame({
+        "line_key": a["line_key"], "parcela_id": a["parcela_id"], "kind": a["kind"],
+        "amount_cents": a["net_cents"], "gross_cents": a["gross_cents"], "multa_cents": 0,
+        "juros_cents": 0, "desconto_cents": 0, "taxa_cents": a["fee_cents"], "days_late": 0})
+    kept = outcome.decisions[~outcome.decisions["line_key"].isin(decided["line_key"])]
+    return Outcome(
+        pd.concat([kept, decided], ignore_index=True).sort_values("line_key", ignore_index=True),
+        pd.concat([outcome.allocations, allocations[ALLOCATION_COLUMNS]], ignore_index=True))
