@@ -60,7 +60,6 @@ HALF_CAPS = (1 << 10, MAX_HALF_SUBSETS)
 MDR_NEIGHBOURS = 2  # bp either side of an MDR peak: rounding lets one payout fit them too
 PEAK_DOMINANCE = 2.0  # a learned fee outweighs every fee outside its neighbourhood this much
 _DENSE_TITLES = 8  # titles of a half enumerated before pruning pays for its sorting
-_DENSE_LEFT_TITLES = 12  # the left half needs no order: enumerated outright up to 2^12
 _CHUNK_ROWS = 1 << 10  # pools solved per matrix when a half has 2^8 subsets; fewer above,
 # down to 2^6 rows (rows are padded to their largest; MAX_HALF_SUBSETS bounds that)
 _VOTE_ENTRIES = 1 << 19  # subset sums per matrix when voting (4 MB of int64 per array)
@@ -199,7 +198,7 @@ _P_ACQUIRERS = tuple(_word(p) for p in (
     "CIELO", "REDE(?:CARD)?", "STONE", "GETNET", "PAG ?SEGURO|PAGBANK", "MERCADO ?PAGO"))
 _P_PRODUCTS = (_word("CR[EÉ]DITO"), _word("D[EÉ]BITO"))
 _P_BRANDS = tuple(_word(p) for p in (
-    "VISA|ELECTRON?|ELECTR", r"MAST(?:ER\w*)?|MAESTRO", "ELO", "AMEX|AMERICAN EXPRESS",
+    "VISA|ELECTRON?|ELECTR", "MAST(?:ER[A-Z]*)?|MAESTRO", "ELO", "AMEX|AMERICAN EXPRESS",
     "HIPER(?:CARD)?", "DINERS"))
 _REDE = ACQUIRERS.index("Rede")
 HINT_COLUMNS = ("boleto", "card", "acquirer", "product", "brand")  # -1: not named
@@ -433,7 +432,8 @@ def _sorted_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
         grown = keys + (hi[:, i: i + 1] << h | 1 << i)
         grown[(grown >> h > limit[:, None]) | (np.bitwise_count(keys & titles) >= kmax)] = (
             beyond << h)
-        keys = np.sort(np.concatenate([keys, grown], 1), axis=1, kind="stable")
+        keys = np.concatenate([keys, grown], 1)
+        keys.sort(axis=1, kind="stable")
     keys = _keep_useful(keys, beyond << h, flagged, cap)
     return (keys >> h, keys & titles), flagged
 
@@ -443,8 +443,9 @@ def _keep_useful(keys: np.ndarray, past: int, flagged: np.ndarray, cap: int) -> 
     `cap` are flagged and emptied."""
     useful = (keys < past).sum(1)
     flagged |= useful > cap
-    keys = keys[:, : max(1, int(np.where(flagged, 0, useful).max()))].copy()
-    keys[flagged] = past
+    keys = keys[:, : max(1, int(np.where(flagged, 0, useful).max()))]
+    if flagged.any():
+        keys[flagged] = past  # a view of a list only this function still holds
     return keys
 
 
@@ -458,7 +459,7 @@ def _meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> _Fits:
     m, n = lo.shape
     half = n // 2
     limit = target + slack
-    (a_hi, a_mask), a_over = _left_subsets(hi[:, :half], limit, kmax, cap)
+    (a_hi, a_mask), a_over = _sorted_subsets(hi[:, :half], limit, kmax, cap)
     (b_hi, b_mask), b_over = _sorted_subsets(hi[:, half:], limit, kmax, cap)
     # A title's net is hi, or hi - 1 where its MDR fee may round either way: sum(lo) is
     # sum(hi) less the number of such titles in the subset.
@@ -488,20 +489,6 @@ def _meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> _Fits:
                             too_many=per_row > MAX_FITS * 4)
     fits.count[a_over | b_over] = _TOO_LARGE
     return fits
-
-
-def _left_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
-    """The left half's subsets as _sorted_subsets gives them, but unsorted when the half is
-    small enough to enumerate outright: only the right half is looked up, so only it needs
-    sorting."""
-    m, h = hi.shape
-    if h > _DENSE_LEFT_TITLES:
-        return _sorted_subsets(hi, limit, kmax, cap)
-    s_hi = _subset_sums(hi)
-    useful = (s_hi <= limit[:, None]) & (_popcount(h) <= kmax)
-    flagged = useful.sum(1) > cap
-    s_hi[~useful | flagged[:, None]] = int(limit.max()) + 1
-    return (s_hi, np.broadcast_to(np.arange(1 << h, dtype=np.int64), s_hi.shape)), flagged
 
 
 def _bits(flags: np.ndarray) -> np.ndarray:

@@ -56,7 +56,11 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     level = pairs["amount_level"].to_numpy()[chosen]
     p = prob[chosen]
     margin = weight[chosen] - best_other
-    zone, code = _zones(p, margin, level, zones)
+    # A memo that names someone, against a parcela with no contact to compare the name with:
+    # the name is unknown, not absent evidence, and a person should look.
+    unverifiable = ((pairs["counterpart"].to_numpy(object)[chosen] != "")
+                    & (pairs["name"].to_numpy(object)[chosen] == ""))
+    zone, code = _zones(p, margin, level, zones, unverifiable)
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
     rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)
     rival_parcela = np.where(rival >= 0, parcela_id[pid[np.maximum(rival, 0)]], None)
@@ -97,13 +101,15 @@ def _undecided(undecided: np.ndarray, lid: np.ndarray, pid: np.ndarray, weight: 
         "detail": None})
 
 
-def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,
+           unverifiable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     explained = np.isin(level, AUTO_AMOUNT_LEVELS)
     clear = margin >= zones.min_margin_bits
     code = np.select(
-        [p < zones.review_probability, ~explained, p < zones.auto_probability, ~clear],
-        ["below_review", "amount_not_explained", "below_auto", "ambiguous"], "auto")
+        [p < zones.review_probability, ~explained, p < zones.auto_probability, ~clear,
+         unverifiable],
+        ["below_review", "amount_not_explained", "below_auto", "ambiguous", "name_unverifiable"],
+        "auto")
     zone = np.select([code == "below_review", code == "auto"], ["unmatched", "auto"], "review")
     return zone, code
 

@@ -47,6 +47,7 @@ _NOISE = re.compile(rf"{_DATE_TIME}|{_CPF_FORMATTED}|{_CNPJ_FORMATTED}|\d+")
 _PUNCT = re.compile(r"[^\w ]+")
 _SPACES = re.compile(r"\s+")
 _COMPANY_SUFFIX = re.compile(r"\b(LTDA|ME|EPP|EIRELI|S\.?A|S/A|CIA)\b\.?")
+_MEMO_SUFFIX = re.compile(r"\b(LTDA|EIRELI|S\.A\.|S/A)(?=\s|$)\.?")
 _KEY_CANDIDATES = re.compile(
     rf"(?P<doc>{_CPF_FORMATTED}|{_CNPJ_FORMATTED})|(?P<date>{_DATE_TIME})|(?P<number>\d{{4,}})")
 MIN_NUMBER_KEY = 4  # digits: shorter numbers are agencies, times and noise (as Odoo does)
@@ -58,7 +59,9 @@ def clean_memo(memo: str) -> str:
     text = fold_text(memo)
     text = _BANK_TAIL.sub("", _INTER_CP.sub(" ", text))
     text = _PREFIX.sub("", text)
-    return _tidy(_COMPANY_SUFFIX.sub(" ", _NOISE.sub(" ", text)))
+    # Only the long suffixes: a bank's cut leaves 'EDUARDO ME' of EDUARDO MENDES, and
+    # stripping that ME would leave a name that matches every Eduardo.
+    return _tidy(_MEMO_SUFFIX.sub(" ", _NOISE.sub(" ", text)))
 
 
 @lru_cache(maxsize=1 << 16)

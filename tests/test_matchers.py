@@ -184,3 +184,10 @@ def test_keys_are_valid_documents_and_long_numbers_not_dates():
     assert keys == ["doc:02859964525", "num:123456"]
     assert document_key("028.599.645-26") is None  # wrong check digit
     assert block_token("ANTONIO COSTA LIMA") == block_token("ANTONIO CO") == "ANTONIO CO"
+
+
+def test_a_named_payer_against_a_parcela_without_contact_is_not_settled_blind(tmp_path):
+    decisions, _, _ = run_case(
+        tmp_path, [line("L1", 9_597, "TED-TRANSF ELET DISPON REMET.PAULO RIBEIRO NUNES")],
+        [parcela("P1", 9_597, None, descricao="Venda cartão Visa crédito - Cielo"), *filler()])
+    assert decisions.loc["L1", "decision"] != "auto"
