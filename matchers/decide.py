@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.arithmetic import LateTerms
-from matchers.model import AMOUNT_LEVELS, Model
+from matchers.model import AMOUNT_LEVELS, NAME_LEVELS, Model
 
 AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
 PAIR_KIND = {AMOUNT_LEVELS.index("exact"): "one_to_one",
@@ -58,8 +58,11 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     margin = weight[chosen] - best_other
     # A memo that names someone, against a parcela with no contact to compare the name with:
     # the name is unknown, not absent evidence, and a person should look.
-    unverifiable = ((pairs["counterpart"].to_numpy(object)[chosen] != "")
-                    & (pairs["name"].to_numpy(object)[chosen] == ""))
+    # So is a memo naming someone else than the contact (a relative or a stranger paying).
+    unverifiable = (((pairs["counterpart"].to_numpy(object)[chosen] != "")
+                     & (pairs["name"].to_numpy(object)[chosen] == ""))
+                    | np.isin(pairs["name_level"].to_numpy()[chosen],
+                              [NAME_LEVELS.index("name>=0.50"), NAME_LEVELS.index("name<0.50")]))
     zone, code = _zones(p, margin, level, zones, unverifiable)
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
     rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)

@@ -23,7 +23,8 @@ REASONS = {
     "below_review": "best candidate is too unlikely to propose",
     "no_candidate": "no open parcela with this direction, amount and due date",
     "candidates_taken": "every candidate parcela went to a better-matching bank line",
-    "name_unverifiable": "the memo names a payer but the parcela has no contact to compare",
+    "name_unverifiable": "the memo names a payer that is not the parcela's contact, or there is "
+                         "no contact to compare with",
     "split_payment": "two transfers from the same payer add up to the parcela",
     "batch": "several parcelas add up to this credit net of fees",
     "batch_ambiguous": "several sets of parcelas add up to this credit: pick the right one",
