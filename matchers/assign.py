@@ -97,20 +97,45 @@ def _solve_exact(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray,
 
 
 def runner_up(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray,
-              chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each chosen pair: the best weight among the other pairs of its line and of its
-    parcela (-inf when it has no rival), and the index of that rival pair (-1 if none)."""
+              chosen: np.ndarray, excluded: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """For each chosen pair: the strongest rival among the other pairs of its line and of its
+    parcela (-inf when it has none), and the index of that rival pair (-1 if none).
+
+    A rival counts for what choosing it would really gain: another line that holds a
+    parcela of its own gives up that pair's weight to take ours, so its claim is reduced by
+    that loss (a customer's confident payment elsewhere is no rival for this parcela); the
+    same for another parcela of our line held by some other line. `excluded` pairs are
+    never rivals."""
     best_other = np.full(len(chosen), -np.inf)
     rival = np.full(len(chosen), -1)
     if len(chosen) == 0:
         return best_other, rival
-    for key in (lines, parcelas):
-        top1, top2 = _top_two(key, weight)
+    held_by_line = _held(lines, weight, chosen)
+    held_by_parcela = _held(parcelas, weight, chosen)
+    barred = np.zeros(len(weight), bool) if excluded is None else excluded
+    # Rivals on our line compete for other parcelas: discount what their holders would lose.
+    line_rivals = np.where(barred, -np.inf,
+                           weight - np.maximum(0.0, held_by_parcela[parcelas] - weight))
+    # Rivals for our parcela are other lines: discount what they would lose.
+    parcela_rivals = np.where(barred, -np.inf,
+                              weight - np.maximum(0.0, held_by_line[lines] - weight))
+    for key, rival_weight in ((lines, line_rivals), (parcelas, parcela_rivals)):
+        top1, top2 = _top_two(key, rival_weight)
         first, second = top1[key[chosen]], top2[key[chosen]]
         other = np.where(first == chosen, second, first)
-        better = (other >= 0) & (np.where(other >= 0, weight[other], -np.inf) > best_other)
-        best_other[better], rival[better] = weight[other[better]], other[better]
+        value = np.where(other >= 0, rival_weight[np.maximum(other, 0)], -np.inf)
+        better = (other >= 0) & (value > best_other)
+        best_other[better], rival[better] = value[better], other[better]
     return best_other, rival
+
+
+def _held(key: np.ndarray, weight: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per key value, the weight of the chosen pair holding it (-inf if none holds it)."""
+    size = int(key.max()) + 1 if len(key) else 0
+    held = np.full(size, -np.inf)
+    held[key[chosen]] = weight[chosen]
+    return held
 
 
 def _top_two(key: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -117,7 +117,7 @@ def pair_features_sql() -> str:
     """What scoring needs per distinct pair of `m_pairs`."""
     return """
         SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.counterpart, p.name,
-               p.tf_amount, p.tf_contact, p.tf_unit, l.tf_name, p.contact_id,
+               p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name, p.contact_id,
                len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'doc:%'), p.keys)) > 0
                    AS same_document,
                len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'num:%'), p.keys)) > 0

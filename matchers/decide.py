@@ -58,11 +58,14 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     margin = weight[chosen] - best_other
     # A memo that names someone, against a parcela with no contact to compare the name with:
     # the name is unknown, not absent evidence, and a person should look.
-    # So is a memo naming someone else than the contact (a relative or a stranger paying).
+    # So is a memo naming someone other than the contact (a relative or a stranger paying):
+    # automatic settlement needs the name to agree, or the memo to name nobody.
+    name_level = pairs["name_level"].to_numpy()[chosen]
     unverifiable = (((pairs["counterpart"].to_numpy(object)[chosen] != "")
                      & (pairs["name"].to_numpy(object)[chosen] == ""))
-                    | np.isin(pairs["name_level"].to_numpy()[chosen],
-                              [NAME_LEVELS.index("name>=0.50"), NAME_LEVELS.index("name<0.50")]))
+                    | ~np.isin(name_level, [NAME_LEVELS.index("name>=0.97"),
+                                            NAME_LEVELS.index("name>=0.90"),
+                                            NAME_LEVELS.index("no_name")]))
     zone, code = _zones(p, margin, level, zones, unverifiable)
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
     rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)

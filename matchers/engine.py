@@ -90,9 +90,9 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     stats.pairs = len(pairs)
     chosen = assign(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
                     pairs["weight"].to_numpy())
-    rival_weight = np.where(other_period(pairs), -np.inf, pairs["weight"].to_numpy())
     best_other, rival = runner_up(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
-                                  rival_weight, chosen)
+                                  pairs["weight"].to_numpy(), chosen,
+                                  excluded=other_period(pairs))
     clock.lap("assign")
     outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
                      settings.terms, model)

@@ -27,7 +27,7 @@ import numpy as np
 AMOUNT_LEVELS = ("exact", "late_fees", "discount", "close", "partial")
 DATE_LEVELS = ("same_day", "1-3_late", "4-7_late", "8-15_late", "16-31_late", "32+_late",
                "1-3_early", "4+_early")
-NAME_LEVELS = ("name>=0.95", "name>=0.85", "name>=0.70", "name>=0.50", "name<0.50", "no_name")
+NAME_LEVELS = ("name>=0.97", "name>=0.90", "name>=0.80", "name>=0.60", "name<0.60", "no_name")
 KEY_LEVELS = ("same_document", "same_number", "other_document", "no_key")
 SIGNALS = {"amount": AMOUNT_LEVELS, "date": DATE_LEVELS, "name": NAME_LEVELS, "key": KEY_LEVELS}
 NULL_LEVELS = {"name": NAME_LEVELS.index("no_name"), "key": KEY_LEVELS.index("no_key")}
@@ -39,7 +39,10 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
     "name": (0.55, 0.15, 0.08, 0.04, 0.05, 0.13),
     "key": (0.15, 0.05, 0.02, 0.78),
 }
-NAME_CUTS = (0.95, 0.85, 0.70, 0.50)
+# Cuts for the WRatio-or-prefix scorer: the same name (or a bank's cut of it) scores 100,
+# reordered words 95, one character off in a 10-character cut 90; a shared surname alone
+# ('NATALIA CAMPOS LOPES' vs 'DISTRIBUIDORA CAMPOS FERNANDES') reaches about 85.
+NAME_CUTS = (0.97, 0.90, 0.80, 0.60)
 DATE_EDGES = (0, 3, 7, 15, 31)  # days late closing each late level
 U_FLOOR_PAIRS = 1_000_000  # a level never seen among random pairs counts as 1 in this many
 HISTORY_PSEUDOCOUNT = 200  # confirmed matches needed before history outweighs the priors

@@ -26,7 +26,7 @@ from matchers.model import (
 )
 
 # Ways an unrelated amount can pass the late/discount arithmetic: 3 charge variants x 3
-# compensation shifts x 3 centavos of slack, each about as likely as one exact amount.
+# compensation shifts x 3 centavos of slack, each one centavo value (see cent_density).
 EXPLAINED_CHANCES = 27
 EM_ROUNDS = 2
 EM_PSEUDOCOUNT = 50.0  # the priors' weight, in pairs, while m is re-estimated from the run
@@ -145,7 +145,8 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
                                        AMOUNT_LEVELS.index("discount")])
     amount_u = np.select([exact, explained],
                          [frame["tf_amount"].to_numpy(float),
-                          EXPLAINED_CHANCES * frame["tf_unit"].to_numpy(float)],
+                          np.minimum(EXPLAINED_CHANCES * frame["cent_density"].to_numpy(float),
+                                     1.0)],
                          np.asarray(model.u["amount"])[lv["amount"]])
     # A strong name agreement is as likely by chance as the name is common among the
     # parcelas: the contact's own share, or the share its truncated form reaches.
@@ -184,7 +185,8 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
             "counterpart": li["counterpart"].to_numpy(), "name": pj["name"].to_numpy(),
             "same_document": False, "same_number": False,
             "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
-            "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0}))
+            "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
+            "cent_density": 0.0}))
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
@@ -210,4 +212,24 @@ def tf_columns(parcelas: pd.DataFrame) -> pd.DataFrame:
         "size").to_numpy()
     same_contact = np.where(contact.to_numpy() == "", per_dir, same_contact)
     return parcelas.assign(tf_unit=1.0 / per_dir, tf_amount=tf_u(same_amount, 1) / per_dir,
-                           tf_contact=tf_u(same_contact, 1) / per_dir)
+                           tf_contact=tf_u(same_contact, 1) / per_dir,
+                           cent_density=cent_density(parcelas, per_dir))
+
+
+DENSITY_BAND = 0.02  # ±2 % around an amount
+
+
+def cent_density(parcelas: pd.DataFrame, per_dir: np.ndarray) -> np.ndarray:
+    """Per parcela, the chance that an unrelated amount falls on one given centavo near its
+    amount: the share of same-direction amounts within ±2 %, spread over that band's centavos.
+    What an amount explained to the centavo by arithmetic is worth by chance."""
+    out = np.zeros(len(parcelas))
+    amounts = parcelas["open"].to_numpy(np.int64)
+    for direction in (0, 1):
+        rows = np.flatnonzero(parcelas["dir"].to_numpy() == direction)
+        ordered = np.sort(amounts[rows])
+        low = np.searchsorted(ordered, amounts[rows] * (1 - DENSITY_BAND), side="left")
+        high = np.searchsorted(ordered, amounts[rows] * (1 + DENSITY_BAND), side="right")
+        band_cents = np.maximum(2 * DENSITY_BAND * amounts[rows], 1.0)
+        out[rows] = (high - low) / per_dir[rows] / band_cents
+    return out
