@@ -35,6 +35,7 @@ from matchers.model import Model, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import block_token, clean_memo, clean_name, document_key, memo_keys
 from matchers.scoring import (
     EM_ROUNDS,
+    MIN_PREFIX,
     MIN_UNIVERSE,
     em_m,
     rescore,
@@ -266,7 +267,7 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
         store.replace_temp("m_seen", exclude)
         store.execute("DELETE FROM m_pairs USING m_seen "
                       "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
-    frame = store.query_frame(pair_features_sql())
+    frame = store.query_frame(pair_features_sql(MIN_PREFIX))
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
             dtype=np.int8), weight=pd.Series(dtype=float))

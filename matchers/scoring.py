@@ -47,21 +47,51 @@ def truncation_aware_similarity(memo_name: str, contact: str, **_: object) -> fl
     return score
 
 
-def name_similarity(memo_names: np.ndarray, contacts: np.ndarray) -> np.ndarray:
-    """Per pair in [0, 1]; NaN where the memo names nobody or the parcela has no contact.
-    Distinct string pairs are scored once (a weekly supplier repeats the same pair)."""
-    pairs = pd.DataFrame({"a": memo_names, "b": contacts})
-    known = (pairs["a"].str.len() > 0) & (pairs["b"].str.len() > 0)
-    out = np.full(len(pairs), np.nan)
+def prefix_cuts(memo_names: np.ndarray, contacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shorter name and the longer cut to its length, where one may be a bank's cut of
+    the other (None elsewhere). The engine gets these from SQL; this is for small samples."""
+    short, cut = [], []
+    for a, b in zip(memo_names, contacts, strict=True):
+        a, b = a or "", b or ""
+        s_, l_ = (a, b) if len(a) <= len(b) else (b, a)
+        ok = MIN_PREFIX <= len(s_) < len(l_)
+        short.append(s_ if ok else None)
+        cut.append(l_[:len(s_)] if ok else None)
+    return np.array(short, object), np.array(cut, object)
+
+
+def name_similarity(memo_names: np.ndarray, contacts: np.ndarray,
+                    shorts: np.ndarray | None = None, cuts: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """truncation_aware_similarity per pair in [0, 1], NaN where the memo names nobody or the
+    parcela has no contact. Two native rapidfuzz passes over distinct string pairs (WRatio;
+    ratio on the cut pairs), no Python call per pair."""
+    if shorts is None or cuts is None:
+        shorts, cuts = prefix_cuts(memo_names, contacts)
+    out = np.full(len(memo_names), np.nan)
+    a = pd.Series(memo_names, dtype=object).fillna("")
+    b = pd.Series(contacts, dtype=object).fillna("")
+    known = ((a.str.len() > 0) & (b.str.len() > 0)).to_numpy()
     if not known.any():
         return out
-    unique = pairs[known].drop_duplicates()
-    scores = process.cpdist(unique["a"].tolist(), unique["b"].tolist(),
-                            scorer=truncation_aware_similarity, workers=-1)
-    lookup = unique.assign(score=np.asarray(scores, float) / 100.0)
-    merged = pairs[known].merge(lookup, on=["a", "b"], how="left")
-    out[np.flatnonzero(known.to_numpy())] = merged["score"].to_numpy()
-    return out
+    out[known] = _distinct_scores(a[known], b[known], fuzz.WRatio)
+    has_cut = known & pd.notna(pd.Series(cuts, dtype=object)).to_numpy()
+    if has_cut.any():
+        prefix = _distinct_scores(pd.Series(shorts, dtype=object)[has_cut],
+                                  pd.Series(cuts, dtype=object)[has_cut], fuzz.ratio)
+        out[has_cut] = np.maximum(out[has_cut], prefix)
+    return out / 100.0
+
+
+def _distinct_scores(a: pd.Series, b: pd.Series, scorer) -> np.ndarray:  # type: ignore[no-untyped-def]
+    a_codes, a_values = pd.factorize(a)
+    b_codes, b_values = pd.factorize(b)
+    key = a_codes.astype(np.int64) * max(len(b_values), 1) + b_codes
+    unique, inverse = np.unique(key, return_inverse=True)
+    a_list = np.asarray(a_values, object)[unique // max(len(b_values), 1)].tolist()
+    b_list = np.asarray(b_values, object)[unique % max(len(b_values), 1)].tolist()
+    scores = np.asarray(process.cpdist(a_list, b_list, scorer=scorer, workers=-1), float)
+    return scores[inverse]
 
 
 @dataclass(frozen=True)
@@ -92,8 +122,10 @@ def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float
     paid, open_cents = frame["amt"].to_numpy(np.int64), frame["open"].to_numpy(np.int64)
     lag = frame["lag"].to_numpy(np.int64)
     explained = explain(paid, open_cents, lag, terms)
-    similarity = name_similarity(frame["counterpart"].to_numpy(object),
-                                 frame["name"].to_numpy(object))
+    similarity = name_similarity(
+        frame["counterpart"].to_numpy(object), frame["name"].to_numpy(object),
+        *((frame["name_short"].to_numpy(object), frame["name_cut"].to_numpy(object))
+          if "name_cut" in frame else (None, None)))
     return ({"amount": amount_level(paid, open_cents, explained, band_pct),
              "date": date_level(lag), "name": name_level(similarity), "key": key_level(frame)},
             explained, similarity)
