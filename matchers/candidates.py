@@ -113,23 +113,12 @@ def partial_pass_sql(b: Blocking, residue: str) -> str:
         WHERE {_lag_filter(b)} AND l.amt * 100 < p.open * {100 - float(b.band_pct)}"""
 
 
-def pair_features_sql(min_prefix: int) -> str:
-    """What scoring needs per distinct pair of `m_pairs`."""
-    return f"""
-        SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.counterpart, p.name,
-               -- a bank's cut of a name: the shorter of the two against the longer cut to
-               -- its length (DuckDB does the slicing, not a Python loop per pair)
-               CASE WHEN length(l.counterpart) >= {min_prefix}
-                         AND length(l.counterpart) < length(p.name) THEN l.counterpart
-                    WHEN length(p.name) >= {min_prefix}
-                         AND length(p.name) < length(l.counterpart) THEN p.name END AS name_short,
-               CASE WHEN length(l.counterpart) >= {min_prefix}
-                         AND length(l.counterpart) < length(p.name)
-                        THEN left(p.name, length(l.counterpart))
-                    WHEN length(p.name) >= {min_prefix}
-                         AND length(p.name) < length(l.counterpart)
-                        THEN left(l.counterpart, length(p.name)) END AS name_cut,
-               p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name, p.contact_id,
+def pair_features_sql() -> str:
+    """What scoring needs per distinct pair of `m_pairs`: numbers and codes, no strings."""
+    return """
+        SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.cp, p.nm, p.contact,
+               l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
+               p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
                len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'doc:%'), p.keys)) > 0
                    AS same_document,
                len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'num:%'), p.keys)) > 0

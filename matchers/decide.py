@@ -61,8 +61,8 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     # So is a memo naming someone other than the contact (a relative or a stranger paying):
     # automatic settlement needs the name to agree, or the memo to name nobody.
     name_level = pairs["name_level"].to_numpy()[chosen]
-    unverifiable = (((pairs["counterpart"].to_numpy(object)[chosen] != "")
-                     & (pairs["name"].to_numpy(object)[chosen] == ""))
+    unverifiable = ((pairs["has_counterpart"].to_numpy(bool)[chosen]
+                     & ~pairs["has_name"].to_numpy(bool)[chosen])
                     | ~np.isin(name_level, [NAME_LEVELS.index("name>=0.97"),
                                             NAME_LEVELS.index("name>=0.90"),
                                             NAME_LEVELS.index("no_name")]))
@@ -155,7 +155,7 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
     both = partial.merge(partial, on="pid", suffixes=("_a", "_b"))
     both = both[(both["lid_a"] < both["lid_b"])
                 & (both["amt_a"] + both["amt_b"] == both["open_a"])
-                & (both["counterpart_a"] == both["counterpart_b"])]
+                & (both["cp_a"] == both["cp_b"]) & both["has_counterpart_a"]]
     if both.empty:
         return outcome
     both = both.assign(w=both["weight_a"] + both["weight_b"]).sort_values(

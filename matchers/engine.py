@@ -35,8 +35,8 @@ from matchers.model import Model, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import block_token, clean_memo, clean_name, document_key, memo_keys
 from matchers.scoring import (
     EM_ROUNDS,
-    MIN_PREFIX,
     MIN_UNIVERSE,
+    Vocab,
     em_m,
     rescore,
     sample_u_levels,
@@ -85,9 +85,10 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     lines, parcelas = stage_inputs(store, run_id)
     stats.lines, stats.parcelas = len(lines), len(parcelas)
     clock.lap("stage")
-    model = build_model(store, lines, parcelas, settings)
+    vocab = Vocab.of(pd.factorize(lines["counterpart"])[1], pd.factorize(parcelas["name"])[1])
+    model = build_model(store, lines, parcelas, settings, vocab)
     clock.lap("model")
-    pairs = candidate_pairs(store, settings, model, clock)
+    pairs = candidate_pairs(store, settings, model, vocab, clock)
     stats.pairs = len(pairs)
     chosen = assign(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
                     pairs["weight"].to_numpy())
@@ -155,6 +156,7 @@ def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
         "day": _days(frame["posted_on"]), "conta": frame["conta"],
         "counterpart": frame["counterpart"].astype(str),
+        "cp": pd.factorize(frame["counterpart"].astype(str))[0],
         "btok": frame["counterpart"].map(tokens).astype(str),
         "keys": keys, "has_document": keys.map(lambda k: any(x.startswith("doc:") for x in k)),
         "memo": frame["memo"], "posted_on": frame["posted_on"]})
@@ -173,7 +175,9 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
         "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
         "name": name.to_numpy(object), "btok": name.map(tokens).to_numpy(object),
-        "contact_id": frame["contact_id"], "document": document, "keys": keys,
+        "nm": pd.factorize(name)[0], "contact_id": frame["contact_id"],
+        "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
+        "document": document, "keys": keys,
         "has_document": document.notna().to_numpy(),
         "descricao": frame["descricao"], "due_on": frame["due_on"], "numbers": frame["numbers"]})
     return tf_columns(out)
@@ -203,9 +207,9 @@ def _days(column: pd.Series) -> np.ndarray:
 # -- 2. model and candidates --------------------------------------------------------------
 
 def build_model(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
-                settings: MatchSettings) -> Model:
+                settings: MatchSettings, vocab: Vocab) -> Model:
     sample = sample_u_levels(lines, parcelas, settings.terms, settings.blocking.band_pct,
-                             U_SAMPLE_PAIRS)
+                             U_SAMPLE_PAIRS, vocab)
     m, history = m_from_history(confirmed_levels(store))
     return Model(m=m, u=u_from_sample(sample), history=history,
                  prior_bits=prior_bits(len(lines), len(parcelas)))
@@ -225,23 +229,24 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
 
 EMPTY_PAIRS = {
     "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
-    "counterpart": object, "name": object, "contact_id": object, "name_sim": float,
+    "cp": np.int64, "nm": np.int64, "contact": np.int64, "has_counterpart": bool,
+    "has_name": bool, "name_sim": float,
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
     "weight": float, "probability": float, "multa": np.int64, "juros": np.int64,
     "desconto": np.int64, "days_late": np.int64}
 
 
-def candidate_pairs(store: Store, settings: MatchSettings, model: Model, clock: _Clock
-                    ) -> pd.DataFrame:
+def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
+                    clock: _Clock) -> pd.DataFrame:
     b = settings.blocking
-    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model)
+    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab)
     clock.lap("exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
         store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
     second = _scored_pass(store, [band_pass_sql(b, "m_residue"),
-                                  partial_pass_sql(b, "m_residue")], settings, model,
+                                  partial_pass_sql(b, "m_residue")], settings, model, vocab,
                           exclude=first[["lid", "pid"]])
     clock.lap("band")
     scored = [frame for frame in (first, second) if not frame.empty]
@@ -260,6 +265,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, clock: 
 
 
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
+                 vocab: Vocab,
                  exclude: pd.DataFrame | None = None) -> pd.DataFrame:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
@@ -267,11 +273,11 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
         store.replace_temp("m_seen", exclude)
         store.execute("DELETE FROM m_pairs USING m_seen "
                       "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
-    frame = store.query_frame(pair_features_sql(MIN_PREFIX))
+    frame = store.query_frame(pair_features_sql())
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
             dtype=np.int8), weight=pd.Series(dtype=float))
-    scored = score(frame, model, settings.terms, settings.blocking.band_pct)
+    scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
     return _with_explained(scored)
 
 
@@ -292,8 +298,8 @@ def other_period(pairs: pd.DataFrame) -> np.ndarray:
     are not rivals when judging how clear a match is (they still compete in assignment)."""
     distance = pairs["lag"].abs()
     flagged = np.zeros(len(pairs), bool)
-    for group, known in ((["lid", "contact_id", "open"], pairs["contact_id"].notna()),
-                         (["pid", "counterpart", "amt"], pairs["counterpart"].ne(""))):
+    for group, known in ((["lid", "contact", "open"], pairs["contact"].ge(0)),
+                         (["pid", "cp", "amt"], pairs["has_counterpart"])):
         nearest = distance.groupby([pairs[c] for c in group], dropna=False).transform("min")
         flagged |= (known & (distance >= nearest + SERIES_GAP_DAYS)).to_numpy()
     return flagged

@@ -47,51 +47,48 @@ def truncation_aware_similarity(memo_name: str, contact: str, **_: object) -> fl
     return score
 
 
-def prefix_cuts(memo_names: np.ndarray, contacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The shorter name and the longer cut to its length, where one may be a bank's cut of
-    the other (None elsewhere). The engine gets these from SQL; this is for small samples."""
-    short, cut = [], []
-    for a, b in zip(memo_names, contacts, strict=True):
-        a, b = a or "", b or ""
-        s_, l_ = (a, b) if len(a) <= len(b) else (b, a)
-        ok = MIN_PREFIX <= len(s_) < len(l_)
-        short.append(s_ if ok else None)
-        cut.append(l_[:len(s_)] if ok else None)
-    return np.array(short, object), np.array(cut, object)
+@dataclass(frozen=True)
+class Vocab:
+    """The run's distinct memo counterparts and contact names; pairs refer to them by code,
+    so no string is fetched or copied per pair."""
+
+    counterparts: np.ndarray  # object
+    names: np.ndarray  # object
+
+    @classmethod
+    def of(cls, counterparts: np.ndarray, names: np.ndarray) -> Vocab:
+        return cls(np.asarray(counterparts, object), np.asarray(names, object))
 
 
-def name_similarity(memo_names: np.ndarray, contacts: np.ndarray,
-                    shorts: np.ndarray | None = None, cuts: np.ndarray | None = None
-                    ) -> np.ndarray:
-    """truncation_aware_similarity per pair in [0, 1], NaN where the memo names nobody or the
-    parcela has no contact. Two native rapidfuzz passes over distinct string pairs (WRatio;
-    ratio on the cut pairs), no Python call per pair."""
-    if shorts is None or cuts is None:
-        shorts, cuts = prefix_cuts(memo_names, contacts)
-    out = np.full(len(memo_names), np.nan)
-    a = pd.Series(memo_names, dtype=object).fillna("")
-    b = pd.Series(contacts, dtype=object).fillna("")
-    known = ((a.str.len() > 0) & (b.str.len() > 0)).to_numpy()
+def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """truncation_aware_similarity per pair in [0, 1] (NaN where the memo names nobody or the
+    parcela has no contact), computed once per distinct (counterpart, name) pair in two
+    native rapidfuzz passes: WRatio, then ratio of the shorter against the longer cut to
+    its length where one may be a bank's cut of the other."""
+    out = np.full(len(cp), np.nan)
+    cp_len = np.fromiter((len(x) for x in vocab.counterparts), np.int64, len(vocab.counterparts))
+    nm_len = np.fromiter((len(x) for x in vocab.names), np.int64, len(vocab.names))
+    known = (cp >= 0) & (nm >= 0)
+    known[known] = (cp_len[cp[known]] > 0) & (nm_len[nm[known]] > 0)
     if not known.any():
         return out
-    out[known] = _distinct_scores(a[known], b[known], fuzz.WRatio)
-    has_cut = known & pd.notna(pd.Series(cuts, dtype=object)).to_numpy()
-    if has_cut.any():
-        prefix = _distinct_scores(pd.Series(shorts, dtype=object)[has_cut],
-                                  pd.Series(cuts, dtype=object)[has_cut], fuzz.ratio)
-        out[has_cut] = np.maximum(out[has_cut], prefix)
-    return out / 100.0
-
-
-def _distinct_scores(a: pd.Series, b: pd.Series, scorer) -> np.ndarray:  # type: ignore[no-untyped-def]
-    a_codes, a_values = pd.factorize(a)
-    b_codes, b_values = pd.factorize(b)
-    key = a_codes.astype(np.int64) * max(len(b_values), 1) + b_codes
-    unique, inverse = np.unique(key, return_inverse=True)
-    a_list = np.asarray(a_values, object)[unique // max(len(b_values), 1)].tolist()
-    b_list = np.asarray(b_values, object)[unique % max(len(b_values), 1)].tolist()
-    scores = np.asarray(process.cpdist(a_list, b_list, scorer=scorer, workers=-1), float)
-    return scores[inverse]
+    width = max(len(vocab.names), 1)
+    unique, inverse = np.unique(cp[known].astype(np.int64) * width + nm[known],
+                                return_inverse=True)
+    a = vocab.counterparts[unique // width]
+    b = vocab.names[unique % width]
+    scores = np.asarray(process.cpdist(a.tolist(), b.tolist(), scorer=fuzz.WRatio,
+                                       workers=-1), float)
+    la, lb = cp_len[unique // width], nm_len[unique % width]
+    short_len = np.minimum(la, lb)
+    cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb))
+    if len(cut):
+        shorts = [a[i] if la[i] < lb[i] else b[i] for i in cut]
+        longs = [(b[i] if la[i] < lb[i] else a[i])[:short_len[i]] for i in cut]
+        prefix = process.cpdist(shorts, longs, scorer=fuzz.ratio, workers=-1)
+        scores[cut] = np.maximum(scores[cut], np.asarray(prefix, float))
+    out[known] = scores[inverse] / 100.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,22 +114,21 @@ def key_level(frame: pd.DataFrame) -> np.ndarray:
                      default=KEY_LEVELS.index("no_key")).astype(np.int8)
 
 
-def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float
+def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
            ) -> tuple[dict[str, np.ndarray], Explained, np.ndarray]:
     paid, open_cents = frame["amt"].to_numpy(np.int64), frame["open"].to_numpy(np.int64)
     lag = frame["lag"].to_numpy(np.int64)
     explained = explain(paid, open_cents, lag, terms)
-    similarity = name_similarity(
-        frame["counterpart"].to_numpy(object), frame["name"].to_numpy(object),
-        *((frame["name_short"].to_numpy(object), frame["name_cut"].to_numpy(object))
-          if "name_cut" in frame else (None, None)))
+    similarity = name_similarity(frame["cp"].to_numpy(np.int64), frame["nm"].to_numpy(np.int64),
+                                 vocab)
     return ({"amount": amount_level(paid, open_cents, explained, band_pct),
              "date": date_level(lag), "name": name_level(similarity), "key": key_level(frame)},
             explained, similarity)
 
 
-def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float) -> Scored:
-    lv, explained, similarity = levels(frame, terms, band_pct)
+def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
+          vocab: Vocab) -> Scored:
+    lv, explained, similarity = levels(frame, terms, band_pct, vocab)
     bits = weights(frame, lv, model)
     total = model.prior_bits + sum(bits.values())
     out = frame.assign(
@@ -199,7 +195,8 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
 
 
 def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,
-                    band_pct: float, size: int, seed: int = 7) -> dict[str, np.ndarray]:
+                    band_pct: float, size: int, vocab: Vocab, seed: int = 7
+                    ) -> dict[str, np.ndarray]:
     """Levels of random same-direction pairs: what unrelated pairs look like in this run."""
     rng = np.random.default_rng(seed)
     frames = []
@@ -214,7 +211,8 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
         frames.append(pd.DataFrame({
             "amt": li["amt"].to_numpy(), "open": pj["open"].to_numpy(),
             "lag": li["day"].to_numpy() - pj["due"].to_numpy(),
-            "counterpart": li["counterpart"].to_numpy(), "name": pj["name"].to_numpy(),
+            "cp": li["cp"].to_numpy(), "nm": pj["nm"].to_numpy(),
+            "has_counterpart": True, "has_name": True,
             "same_document": False, "same_number": False,
             "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
             "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
@@ -222,7 +220,7 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
-    lv, _, _ = levels(sample, terms, band_pct)
+    lv, _, _ = levels(sample, terms, band_pct, vocab)
     lv["amount"] = np.where(lv["amount"] < 0, len(AMOUNT_LEVELS) - 1, lv["amount"]).astype(np.int8)
     # Random pairs are almost never on the same key; the floor in u_from_sample covers it.
     return lv
