@@ -8,22 +8,29 @@ Two shapes are common in Brazilian statements (shared/notes/statements.md §6.2,
 * card payouts: the acquirer pays a brand and product's sales as one line, each net of the
   MDR: line = sum(open - round(open * mdr)), every title rounded on its own.
 
-Neither fee is known up front. Each is learned from the lines themselves: a batch line votes
-for every fee under which some subset of its candidate parcelas adds up to it. The true fee
-recurs across the lines of one account (tariff) or acquirer and product (MDR); fees that
-fit by chance scatter. Fees given in `KnownFees` (confirmed history) win over votes.
+Fees are learned from the lines themselves unless `KnownFees` (confirmed history) has them:
+a batch line votes for every fee under which some subset of its candidates adds up to it.
+The true fee recurs across an account's lines (tariff) or an acquirer and product's (MDR);
+fees that fit by chance scatter. An MDR's per-title rounding (half up, down, up) is learned
+the same way; until one rule explains the lines, a title's fee may round either way.
 
-The search is a bounded subset-sum, exact in centavos, by meet-in-the-middle: each pool is
-split in two halves whose 2^(n/2) subset sums are enumerated, and every sum of one half looks
-up its complement in the sorted sums of the other. All pools of one size are solved together
-as rows of one matrix, so the cost is a few numpy calls per pool size, not per line.
+A line's pool: the residual receber parcelas due in the kind's lag window, closest first,
+at most max_pool. Parcelas whose text names another channel (another acquirer, the other
+product or brand, boleto for a card) are never candidates. Those naming the line's channel
+are searched alone; the whole pool only when fewer than two do.
 
-A pool holds the residual receber parcelas due in the kind's lag window, closest first. The
-parcelas whose text names the channel (the acquirer, or "boleto") are tried alone first and
-the whole pool only when fewer than two do; parcelas whose text names another channel are
-never candidates. A proposal is `unique` when no other subset of the pool it came from fits
-under the same fee; otherwise the number of alternatives is reported and the engine sends it
-to review.
+The search is an exact bounded subset-sum by meet-in-the-middle: the subsets of each half
+of a pool that stay under the amount are enumerated sorted (amounts are positive, so the
+rest can never be completed), and each left sum looks its complement up among the right
+ones. Pools of one size are solved together as the rows of one matrix.
+
+A subset is `unique` when no other subset fits, counting up to two titles more than
+max_titles (a batch just over the bound would otherwise leave a chance fit as the only
+one found), and when the pool was not cut at max_pool. Otherwise the alternatives are
+counted and the engine sends the line to review. The search runs in rounds: the unique,
+conflict-free proposals are given out, and lines that had one of their parcelas among their
+candidates are searched again without them; pools too large for a cheap first round are
+searched harder in the next. Lines the search cannot settle are reported in `skipped`.
 """
 
 from __future__ import annotations
@@ -53,17 +60,27 @@ LEARN_ITEMS = 12  # a line votes with its 12 closest candidates: 2^12 subsets, a
 LEARN_LINES = 200  # lines voting per account or acquirer and product
 MAX_ROUNDS = 4  # searches, each without the parcelas given out by the previous ones
 MAX_FITS = 1_000  # beyond this many fitting subsets a proposal would help no reviewer
+# A subset is unique only if nothing else fits with up to max_titles + 2 titles: a batch
+# just over the bound (9 boletos in one credit) would otherwise leave a chance fit of 8 or
+# fewer as the only one found. Larger subsets are counted, never proposed.
+UNIQUENESS_MARGIN = 2
 MAX_HALF_SUBSETS = 1 << 11  # subsets of half a pool under the amount; past it, hopeless
 # Round by round the cap grows: a cheap first pass settles most lines and gives their
 # parcelas out, so the pools still too large are smaller when searched harder.
 HALF_CAPS = (1 << 10, MAX_HALF_SUBSETS)
 MDR_NEIGHBOURS = 2  # bp either side of an MDR peak: rounding lets one payout fit them too
 PEAK_DOMINANCE = 2.0  # a learned fee outweighs every fee outside its neighbourhood this much
+VOTE_SHARE = 0.2  # ...and is agreed on by this share of the lines that voted
 _DENSE_TITLES = 8  # titles of a half enumerated before pruning pays for its sorting
 _CHUNK_ROWS = 1 << 10  # pools solved per matrix when a half has 2^8 subsets; fewer above,
 # down to 2^6 rows (rows are padded to their largest; MAX_HALF_SUBSETS bounds that)
 _VOTE_ENTRIES = 1 << 19  # subset sums per matrix when voting (4 MB of int64 per array)
 _NOT_SEARCHED, _TOO_MANY, _TOO_LARGE = -2, -1, -3
+# How an acquirer rounds each title's MDR fee. Unknown, a fee may be rounded either way
+# (the brief's ±1 centavo a title); each acquirer has one rule, learned like the rate, and
+# an exact rule lets k-title subsets fit by chance k+1 times less often.
+ROUNDINGS = ("either way", "half up", "down", "up")
+ROUNDING_AGREEMENT = 0.95  # share of the lines that fit either way an exact rule must fit
 _OUT_OF_REACH = 1 << 40  # net value of a title that cannot be in the set: no sum reaches it
 
 
@@ -418,7 +435,7 @@ def _sorted_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
 
     Returns (sum_hi, mask), each (rows, subsets), and the flags.
     """
-    m, h = hi.shape
+    h = hi.shape[1]
     flagged = limit >= 1 << (60 - h)
     limit = np.where(flagged, 0, limit)
     beyond, dense = int(limit.max()) + 1, min(h, _DENSE_TITLES)
@@ -450,17 +467,18 @@ def _keep_useful(keys: np.ndarray, past: int, flagged: np.ndarray, cap: int) -> 
 
 
 def _meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> _Fits:
-    """Subsets of 2..kmax titles with sum(lo) <= target <= sum(hi), for each row at once.
+    """Subsets of 2..kmax + UNIQUENESS_MARGIN titles with sum(lo) <= target <= sum(hi), for
+    each row at once; the closest of at most kmax titles is kept, all are counted.
 
     lo == hi for a tariff (exact); for an MDR hi - lo is the title's rounding freedom, so
     sum(hi) lies in [target, target + slack]. The right half's sums are offset row by row,
     so one searchsorted looks up every left-half sum's complement in every row.
     """
     m, n = lo.shape
-    half = n // 2
+    half, counted_up_to = n // 2, kmax + UNIQUENESS_MARGIN
     limit = target + slack
-    (a_hi, a_mask), a_over = _sorted_subsets(hi[:, :half], limit, kmax, cap)
-    (b_hi, b_mask), b_over = _sorted_subsets(hi[:, half:], limit, kmax, cap)
+    (a_hi, a_mask), a_over = _sorted_subsets(hi[:, :half], limit, counted_up_to, cap)
+    (b_hi, b_mask), b_over = _sorted_subsets(hi[:, half:], limit, counted_up_to, cap)
     # A title's net is hi, or hi - 1 where its MDR fee may round either way: sum(lo) is
     # sum(hi) less the number of such titles in the subset.
     loose = _bits(hi > lo)
@@ -482,11 +500,11 @@ def _meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> _Fits:
     size = np.bitwise_count(a_mask[r, ca]) + np.bitwise_count(b_mask[r, cb])
     mask = a_mask[r, ca] | (b_mask[r, cb] << half)
     total_hi = a_hi[r, ca] + b_hi[r, cb]
-    ok = ((size >= 2) & (size <= kmax) & (total_hi >= target[r])
+    ok = ((size >= 2) & (size <= counted_up_to) & (total_hi >= target[r])
           & (total_hi - np.bitwise_count(mask & loose[r]) <= target[r]))
     r, mask = r[ok], mask[ok]
     fits = _closest_per_row(m, r, mask, _mask_sums(mask, dist[r]),
-                            too_many=per_row > MAX_FITS * 4)
+                            too_many=per_row > MAX_FITS * 4, kmax=kmax)
     fits.count[a_over | b_over] = _TOO_LARGE
     return fits
 
@@ -502,9 +520,13 @@ def _mask_sums(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (bits * values).sum(1)
 
 
-def _closest_per_row(m: int, row, mask, dist, too_many) -> _Fits:
+def _closest_per_row(m: int, row, mask, dist, too_many, kmax: int) -> _Fits:
+    """Count each row's fits; keep the closest in date of those with at most kmax titles
+    (mask 0 when every fit is larger)."""
     count = np.bincount(row, minlength=m).astype(np.int64)
     best_mask, best_dist = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    small = np.bitwise_count(mask) <= kmax
+    row, mask, dist = row[small], mask[small], dist[small]
     if len(row):
         order = np.lexsort((mask, dist, row))
         first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
@@ -523,6 +545,7 @@ class _Problems:
     tariff: np.ndarray  # centavos per title, -1 for an MDR
     bp: np.ndarray  # MDR in basis points, -1 for a tariff
     product: np.ndarray  # the fee's product when the memo names none, else -1
+    rounding: np.ndarray  # index into ROUNDINGS (MDR only)
 
     def __len__(self) -> int:
         return len(self.line)
@@ -531,17 +554,23 @@ class _Problems:
         return _Problems(*(getattr(self, f)[rows] for f in self.__slots__))
 
 
-def _net_bounds(gross: np.ndarray, tariff: np.ndarray, bp: np.ndarray):
-    """Lowest and highest net of each title: gross - tariff, or gross - MDR rounded down/up."""
+def _net_bounds(gross: np.ndarray, tariff: np.ndarray, bp: np.ndarray, rounding: np.ndarray):
+    """Lowest and highest net of each title: gross - tariff, or gross - MDR fee, the fee
+    rounded by the row's rule (either way: rounded down for the highest net, up for the
+    lowest)."""
     out = gross >= _OUT_OF_REACH
     if (bp < 0).all():  # tariffs only: exact, one array serves as both bounds
         net = gross - tariff[:, None]
         net[(net <= 0) | out] = _OUT_OF_REACH  # a title the fee would swallow is in no batch
         return net, net
     exact = np.where(out, 0, gross) * np.maximum(bp, 0)[:, None]
+    down, up, half = exact // 10_000, -((-exact) // 10_000), (exact + 5_000) // 10_000
+    rule = rounding[:, None]
+    fee_hi = np.select([rule == 1, rule == 3], [half, up], down)  # fee of the highest net
+    fee_lo = np.select([rule == 1, rule == 2], [half, down], up)
     is_mdr = (bp >= 0)[:, None]
-    lo = np.where(is_mdr, gross + (-exact) // 10_000, gross - tariff[:, None])
-    hi = np.where(is_mdr, gross - exact // 10_000, lo)
+    lo = np.where(is_mdr, gross - fee_lo, gross - tariff[:, None])
+    hi = np.where(is_mdr, gross - fee_hi, lo)
     out |= lo <= 0
     return np.where(out, _OUT_OF_REACH, lo), np.where(out, _OUT_OF_REACH, hi)
 
@@ -569,8 +598,11 @@ def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> _Fits:
             named = pools.slot_product[slot]
             gross = np.where((part.product[:, None] >= 0) & (named >= 0)
                              & (named != part.product[:, None]), _OUT_OF_REACH, gross)
-            lo, hi = _net_bounds(gross, part.tariff, part.bp)
-            slack = np.where(part.bp >= 0, ctx.settings.max_titles, 0)
+            lo, hi = _net_bounds(gross, part.tariff, part.bp, part.rounding)
+            # Rounded either way, each title may be a centavo short: sum(hi) - sum(lo) is at
+            # most the number of titles counted.
+            slack = np.where((part.bp >= 0) & (part.rounding == 0),
+                             ctx.settings.max_titles + UNIQUENESS_MARGIN, 0)
             found = _meet_in_the_middle(lo, hi, pools.slot_dist[slot], ctx.amount[part.line],
                                         slack, ctx.settings.max_titles, ctx.half_cap)
             fits.count[chunk], fits.mask[chunk], fits.dist[chunk] = (
@@ -610,24 +642,26 @@ class _Fee:
     product: int  # index into PRODUCTS for an MDR, -1 unknown
     source: str  # 'known' | 'votes'
     votes: int  # lines that agreed (0 when known)
+    rounding: int = 0  # an MDR's per-title rounding: index into ROUNDINGS
 
 
-def _learning_pools(pools: _Pools, rows: np.ndarray, bucket: np.ndarray):
-    """The lines that vote, and the pool each votes with.
+def _learning_pools(pools: _Pools, line: np.ndarray, bucket: np.ndarray):
+    """Which of the candidate voters vote, and the pool each votes with.
 
-    A line votes with its named tier when that has two titles, else with all its
-    candidates, LEARN_ITEMS of them at most. Per bucket (account, or acquirer and product)
-    the LEARN_LINES lines with the smallest pools vote: a small pool gives a clean vote, and
-    a few hundred lines settle a fee as well as a year of them.
+    line and bucket (account, or acquirer and product) are given per candidate. A line
+    votes with its named tier when that has two titles, else with all its candidates,
+    LEARN_ITEMS of them at most. Per bucket the LEARN_LINES lines with the smallest pools
+    vote: a small pool gives a clean vote, and a few hundred lines settle a fee as well as
+    a year of them. Returns the chosen candidates' positions, pool starts and sizes.
     """
-    tier = np.where(pools.size[0, rows] >= 2, 0, 1)
-    n = np.minimum(pools.size[tier, rows], LEARN_ITEMS)
-    order = np.lexsort((rows, n, bucket[rows]))
+    tier = np.where(pools.size[0, line] >= 2, 0, 1)
+    n = np.minimum(pools.size[tier, line], LEARN_ITEMS)
+    order = np.lexsort((line, n, bucket))
     order = order[n[order] >= 2]
-    group = bucket[rows[order]]
+    group = bucket[order]
     first = np.searchsorted(group, group, "left")
     order = order[np.arange(len(order)) - first < LEARN_LINES]
-    return rows[order], pools.start[tier[order], rows[order]], n[order]
+    return order, pools.start[tier[order], line[order]], n[order]
 
 
 def _votes(rows, starts, ns, pools: _Pools, ctx: _Context, model: str, span: tuple[int, int]):
@@ -705,6 +739,13 @@ def _peaks(weight: np.ndarray, count: np.ndarray, around: int, wanted: int, min_
     return peaks
 
 
+def _needed_votes(voter_bucket: np.ndarray, n_buckets: int, min_votes: int) -> np.ndarray:
+    """Lines a learned fee needs per bucket: min_votes, and VOTE_SHARE of those voting (two
+    lines agreeing settle a small ledger, not one where twenty others disagree)."""
+    voters = np.bincount(voter_bucket, minlength=n_buckets)
+    return np.maximum(min_votes, np.ceil(VOTE_SHARE * voters)).astype(np.int64)
+
+
 def _learn_tariffs(ln: _Lines, pools: _Pools, ctx: _Context, known: KnownFees):
     """conta -> _Fee: known tariffs, plus those the account's batch lines agree on."""
     fees = {a: _Fee("tariff", int(t), -1, "known", 0) for a, t in known.boleto_tariff_cents.items()}
@@ -712,12 +753,14 @@ def _learn_tariffs(ln: _Lines, pools: _Pools, ctx: _Context, known: KnownFees):
     rows = np.flatnonzero(~ln.is_card & ~np.isin(ln.account, list(fees)))
     if len(rows) == 0 or ctx.out_of_time():
         return fees
-    rows, starts, ns = _learning_pools(pools, rows, bucket)
+    chosen, starts, ns = _learning_pools(pools, rows, bucket[rows])
+    rows = rows[chosen]
     span = (0, ctx.settings.max_tariff_cents)
     line, fee = _votes(rows, starts, ns, pools, ctx, "tariff", span)
     weight, count = _tally(line, fee, bucket, len(accounts), span[1] + 1)
+    needed = _needed_votes(bucket[rows], len(accounts), ctx.settings.min_votes)
     for b, account in enumerate(accounts):
-        for t in _peaks(weight[b], count[b], 0, 1, ctx.settings.min_votes):
+        for t in _peaks(weight[b], count[b], 0, 1, needed[b]):
             fees[account] = _Fee("tariff", t, -1, "votes", int(count[b, t]))
     return fees
 
@@ -730,51 +773,67 @@ def _learn_mdrs(ln: _Lines, pools: _Pools, ctx: _Context, known: KnownFees):
     """
     fees: dict[tuple[int, int], list[_Fee]] = {}
     for (acquirer, product), bp in known.mdr_bp.items():
-        if acquirer in ACQUIRERS and product in PRODUCTS:
-            fee = _Fee("mdr", int(bp), PRODUCTS.index(product), "known", 0)
-            fees[(ACQUIRERS.index(acquirer), fee.product)] = [fee]
+        if acquirer not in ACQUIRERS or product not in PRODUCTS:
+            log.warning("known MDR for (%r, %r) ignored: acquirer one of %s, product one of %s",
+                        acquirer, product, ACQUIRERS, PRODUCTS)
+            continue
+        fee = _Fee("mdr", int(bp), PRODUCTS.index(product), "known", 0)
+        fees[(ACQUIRERS.index(acquirer), fee.product)] = [fee]
     bucket = ln.acquirer.astype(np.int64) * 3 + ln.product + 1  # product -1, 0, 1
     missing = [b for b in np.unique(bucket[ln.is_card]) if _mdr_missing(fees, b)]
     rows = np.flatnonzero(ln.is_card & np.isin(bucket, missing))
     if len(rows) == 0 or ctx.out_of_time():
         return fees
-    rows, starts, ns = _learning_pools(pools, rows, bucket)
+    chosen, starts, ns = _learning_pools(pools, rows, bucket[rows])
+    rows = rows[chosen]
     lo, hi = ctx.settings.mdr_range_bp
     line, bp = _votes(rows, starts, ns, pools, ctx, "mdr", (lo, hi))
     weight, count = _tally(line, bp - lo, bucket, len(ACQUIRERS) * 3, hi - lo + 1)
+    needed = _needed_votes(bucket[rows], len(ACQUIRERS) * 3, ctx.settings.min_votes)
     peaks = {b: [p + lo for p in _peaks(weight[b], count[b], MDR_NEIGHBOURS,
-                                        2 if b % 3 == 0 else 1, ctx.settings.min_votes)]
+                                        2 if b % 3 == 0 else 1, needed[b])]
              for b in missing}
-    voters = _Problems(rows, starts, ns, np.full(len(rows), -1, np.int64), bucket[rows],
-                       np.full(len(rows), -1, np.int64))
+    voters = _Voters(rows, starts, ns, bucket[rows])
     for b, chosen in _refine_mdrs(peaks, weight, lo, voters, pools, ctx).items():
         _file_mdrs(fees, b, sorted(chosen, reverse=True), count[b], lo)
     return fees
 
 
 def _mdr_missing(fees, b: int) -> bool:
+    """Does bucket b (acquirer * 3 + product + 1) still need an MDR learned?"""
     acquirer, product = divmod(int(b), 3)
     products = [product - 1] if product else [0, 1]
     return any((acquirer, p) not in fees for p in products)
 
 
-def _refine_mdrs(peaks: dict[int, list[int]], weight: np.ndarray, lo: int, voters: _Problems,
+@dataclass(frozen=True, slots=True)
+class _Voters:
+    """Lines that voted, with the pool each voted with and its bucket."""
+
+    line: np.ndarray
+    start: np.ndarray
+    n: np.ndarray
+    bucket: np.ndarray
+
+
+def _refine_mdrs(peaks: dict[int, list[int]], weight: np.ndarray, lo: int, voters: _Voters,
                  pools: _Pools, ctx: _Context) -> dict[int, list[int]]:
     """For each vote peak, the bp next to it under which the most voting lines fit exactly.
 
     Rounding lets a payout fit a bp or two around the true MDR, so votes alone can tie;
     exact per-title rounding (each title's fee rounded down or up) settles it. All
-    candidates of all buckets are solved at once. voters.bp holds each voter's bucket.
+    candidates of all buckets are solved at once.
     """
     candidates = [(b, j, bp) for b, found in peaks.items() for j, peak in enumerate(found)
                   for bp in range(max(lo, peak - MDR_NEIGHBOURS),
                                   min(lo + weight.shape[1] - 1, peak + MDR_NEIGHBOURS) + 1)]
-    which = [np.flatnonzero(voters.bp == b) for b, _, _ in candidates]
+    which = [np.flatnonzero(voters.bucket == b) for b, _, _ in candidates]
     owner = np.repeat(np.arange(len(candidates)), [len(w) for w in which])
     rows = np.concatenate(which or [np.zeros(0, np.int64)])
     bps = np.array([c[2] for c in candidates], np.int64)[owner]
-    problems = _Problems(voters.line[rows], voters.start[rows], voters.n[rows],
-                         np.full(len(rows), -1, np.int64), bps, np.full(len(rows), -1, np.int64))
+    none = np.full(len(rows), -1, np.int64)
+    problems = _Problems(voters.line[rows], voters.start[rows], voters.n[rows], none, bps, none,
+                         np.zeros(len(rows), np.int64))
     count = _solve(problems, pools, ctx).count
     fitted = np.bincount(owner, weights=(count > 0) | (count == _TOO_MANY),
                          minlength=len(candidates))
@@ -794,8 +853,8 @@ def _file_mdrs(fees: dict, bucket: int, chosen: list[int], count: np.ndarray, lo
     elif len(learned) == 2:  # the higher is crédito
         for p, fee in enumerate(learned):
             fees.setdefault((acquirer, p), [replace(fee, product=p)])
-    elif learned:  # one peak, and no memo says which product: for such lines only
-        fees[(acquirer, -1)] = learned
+    # One peak alone is not used: which product it is cannot be told, and the lines of the
+    # other product, searched under it, would find chance fits.
 
 
 # --- Search ----------------------------------------------------------------------------------
@@ -809,17 +868,23 @@ class _Options:
     tariff: np.ndarray
     bp: np.ndarray
     product: np.ndarray  # the fee's product where the memo names none (restricts titles)
+    rounding: np.ndarray  # index into ROUNDINGS
 
 
 def _fee_options(ln: _Lines, tariffs: dict[str, _Fee], mdrs: dict) -> _Options:
-    """(line, fee) for every fee a line may be searched under; a line whose memo names no
-    product gets both products' MDRs, each searched over the sales not naming the other."""
+    """(line, fee) for every fee a line may be searched under.
+
+    A line whose memo names no product gets both products' MDRs, each searched over the
+    sales not naming the other, and none unless both are known: under one alone, a line of
+    the other product would find chance fits.
+    """
     parts: list[tuple[np.ndarray, _Fee]] = []
     for account, fee in tariffs.items():
         parts.append((np.flatnonzero(~ln.is_card & (ln.account == account)), fee))
     for (acquirer, product), fees in mdrs.items():
+        both = all((acquirer, p) in mdrs for p in range(len(PRODUCTS)))
         ours = ln.is_card & (ln.acquirer == acquirer)
-        ours &= (ln.product < 0) if product < 0 else (ln.product == product) | (ln.product < 0)
+        ours &= (ln.product == product) | ((ln.product < 0) & both)
         parts += [(np.flatnonzero(ours), fee) for fee in fees]
     line = np.concatenate([rows for rows, _ in parts] or [np.zeros(0, np.int64)])
     fees = [fee for rows, fee in parts for _ in rows]
@@ -831,7 +896,41 @@ def _fee_options(ln: _Lines, tariffs: dict[str, _Fee], mdrs: dict) -> _Options:
         bp=np.array([f.param if f.model == "mdr" else -1 for f in fees], np.int64),
         product=np.where(ln.product[line] < 0,
                          np.array([f.product if f.model == "mdr" else -1 for f in fees],
-                                  np.int64), -1))
+                                  np.int64), -1),
+        rounding=np.array([f.rounding for f in fees], np.int64))
+
+
+def _learn_rounding(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context) -> _Options:
+    """Each MDR's per-title rounding: the exact rule that fits (nearly) every line that fits
+    with the fee rounded either way, else either way.
+
+    The lines searched under an MDR vote, LEARN_LINES at most, with their learning pools;
+    all rules of all fees are solved at once.
+    """
+    kinds = {id(f): f for f in options.fee if f.model == "mdr"}
+    if not kinds or ctx.out_of_time():
+        return options
+    fee_no = {key: i for i, key in enumerate(kinds)}
+    which = np.array([fee_no.get(id(f), -1) for f in options.fee], np.int64)
+    mdr = np.flatnonzero(which >= 0)
+    chosen, starts, ns = _learning_pools(pools, options.line[mdr], which[mdr])
+    rows = mdr[chosen]
+    per_rule = len(rows)
+    take = np.tile(rows, len(ROUNDINGS))
+    problems = _Problems(options.line[take], np.tile(starts, len(ROUNDINGS)),
+                         np.tile(ns, len(ROUNDINGS)), options.tariff[take], options.bp[take],
+                         options.product[take], np.repeat(np.arange(len(ROUNDINGS)), per_rule))
+    count = _solve(problems, pools, ctx).count
+    fitted = ((count > 0) | (count == _TOO_MANY)).reshape(len(ROUNDINGS), per_rule)
+    lines_fitted = np.stack([np.bincount(which[rows], weights=f, minlength=len(kinds))
+                             for f in fitted])  # (rule, fee)
+    rule = {}
+    for key, i in fee_no.items():
+        best = 1 + int(np.argmax(lines_fitted[1:, i]))
+        agree = lines_fitted[best, i] >= ROUNDING_AGREEMENT * lines_fitted[0, i]
+        rule[key] = best if agree and lines_fitted[0, i] >= ctx.settings.min_votes else 0
+    fees = [replace(f, rounding=rule[id(f)]) if id(f) in rule else f for f in options.fee]
+    return replace(options, fee=fees, rounding=np.array([f.rounding for f in fees], np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -842,6 +941,7 @@ class _Attempts:
     tier: np.ndarray
     option: np.ndarray
     fits: _Fits
+    capped: np.ndarray  # the pool searched held only the max_pool closest candidates
 
 
 def _search(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context,
@@ -861,7 +961,8 @@ def _search(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context,
         sel = np.flatnonzero(eligible[options.line])
         line = options.line[sel]
         fits = _solve(_Problems(line, pools.start[tier, line], size[line], options.tariff[sel],
-                                options.bp[sel], options.product[sel]), pools, ctx)
+                                options.bp[sel], options.product[sel], options.rounding[sel]),
+                      pools, ctx)
         parts.append((sel, tier, fits))
         pending[line[fits.count != 0]] = False  # found, too many, or out of time
     option = np.concatenate([sel for sel, _, _ in parts])
@@ -872,7 +973,9 @@ def _search(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context,
     keep = tier == last[line]
     fits = _Fits(*(np.concatenate([getattr(f, name) for _, _, f in parts])[keep]
                    for name in ("count", "mask", "dist")))
-    return _Attempts(line[keep], tier[keep], option[keep], fits)
+    line, tier = line[keep], tier[keep]
+    return _Attempts(line, tier, option[keep], fits,
+                     pools.found[tier, line] > pools.size[tier, line])
 
 
 # --- Proposals and conflicts -----------------------------------------------------------------
@@ -901,15 +1004,25 @@ class _Proposals:
 def _propose(has_fee: np.ndarray, attempts: _Attempts) -> tuple[_Proposals, np.ndarray]:
     """Each line's closest fitting subset across its fees, and the line's outcome:
     0 proposed, 1 nothing fits, 2 too many fit, 3 not searched, 4 no fee to search with,
-    5 pool too large."""
+    5 pool too large, 6 only subsets of more than max_titles fit, 7 one fit in a capped
+    pool."""
     line, count, n_lines = attempts.line, attempts.fits.count, len(has_fee)
     outcome = np.where(has_fee, 1, 4)
     total = np.bincount(line, weights=np.maximum(count, 0), minlength=n_lines).astype(np.int64)
     outcome[line[count > 0]] = 0
+    # One fit among the max_pool closest of more candidates is no unique fit: the rest
+    # were never searched.
+    capped = np.zeros(n_lines, bool)
+    capped[line[attempts.capped]] = True
+    outcome[capped & (total == 1)] = 7
     outcome[line[count == _TOO_MANY]] = 2
     outcome[line[count == _TOO_LARGE]] = 5
     outcome[line[count == _NOT_SEARCHED]] = 3
-    fit = np.flatnonzero(count > 0)
+    larger_only = np.zeros(n_lines, bool)
+    larger_only[line[(count > 0) & (attempts.fits.mask == 0)]] = True
+    fit = np.flatnonzero((count > 0) & (attempts.fits.mask != 0))
+    larger_only[line[fit]] = False
+    outcome[larger_only & (outcome == 0)] = 6
     order = fit[np.lexsort((attempts.option[fit], attempts.fits.dist[fit], line[fit]))]
     first = order[np.r_[True, line[order][1:] != line[order][:-1]]] if len(order) else order
     first = first[outcome[line[first]] == 0]
@@ -959,15 +1072,18 @@ def _resolve_conflicts(proposals: _Proposals, owner, par, keys: np.ndarray, n_pa
 # --- Output ----------------------------------------------------------------------------------
 
 def _fees_per_title(gross: np.ndarray, owner: np.ndarray, fee: np.ndarray, is_mdr: np.ndarray,
-                    amount: np.ndarray) -> np.ndarray:
+                    rounding: np.ndarray, amount: np.ndarray) -> np.ndarray:
     """Each title's fee so that the nets add up to the line exactly.
 
-    A tariff is the same for every title. An MDR fee is rounded half up, then the few
-    centavos the acquirer rounded the other way are moved to the titles whose exact fee is
-    nearest the other side (largest fractions first when it took more).
+    A tariff is the same for every title, and so is an MDR rounded by a learned rule. An
+    MDR rounded either way is rounded half up, then the few centavos the acquirer rounded
+    the other way are moved to the titles whose exact fee is nearest the other side (largest
+    fractions first when it took more).
     """
     exact = gross * np.where(is_mdr, fee, 0)
-    rounded = np.where(is_mdr, (exact + 5_000) // 10_000, fee)
+    by_rule = np.select([rounding == 2, rounding == 3],
+                        [exact // 10_000, -((-exact) // 10_000)], (exact + 5_000) // 10_000)
+    rounded = np.where(is_mdr, by_rule, fee)
     remainder = exact % 10_000
     short = np.bincount(owner, weights=gross - rounded, minlength=len(amount)).astype(np.int64)
     short -= amount  # positive: the acquirer kept that many centavos more than rounded
@@ -992,18 +1108,22 @@ _PRODUCT_WORDS = {CREDITO: "credit", DEBITO: "debit", None: "card"}
 
 
 def _explain(kind: str, acquirer: str | None, product: str | None, fee: _Fee, k: int,
-             gross: int, fee_total: int, alternatives: int, tier: int, pool_size: int) -> str:
+             gross: int, fee_total: int, alternatives: int, tier: int, pool_size: int,
+             pool_found: int) -> str:
     """'4 boletos R$ 1.234,56 minus tariff R$ 2,50 each; tariff learned from 31 lines; ...'"""
     if kind == BOLETO:
         text = f"{k} boletos {format_brl(gross)} minus tariff {_brl(fee.param)} each"
         what, channel = "tariff", "boleto"
     else:
         text = (f"{k} {acquirer} {_PRODUCT_WORDS[product]} sales {format_brl(gross)} minus MDR "
-                f"{fee.param / 100:.2f} % ({format_brl(fee_total)})")
+                f"{fee.param / 100:.2f} % ({format_brl(fee_total)}, each title's fee rounded "
+                f"{ROUNDINGS[fee.rounding]})")
         what, channel = "MDR", acquirer
-    text += f"; {what} known" if fee.source == "known" else f"; {what} learned from {fee.votes} lines"
-    text += (f"; among {pool_size} parcelas naming {channel}" if tier == 0
-             else f"; among {pool_size} candidate parcelas")
+    text += (f"; {what} known" if fee.source == "known"
+             else f"; {what} learned from {fee.votes} lines")
+    among = f"the {pool_size} closest of {pool_found}" if pool_found > pool_size else pool_size
+    text += (f"; among {among} parcelas naming {channel}" if tier == 0
+             else f"; among {among} candidate parcelas")
     if alternatives:
         text += f"; {alternatives} other subset{'s' if alternatives > 1 else ''} also fit"
     return text
@@ -1043,7 +1163,7 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
     pools = _build_pools(ln, _days(pool["due_on"]), _parcela_hints(pool), settings)
     tariffs = _learn_tariffs(ln, pools, ctx, known)
     mdrs = _learn_mdrs(ln, pools, ctx, known)
-    options = _fee_options(ln, tariffs, mdrs)
+    options = _learn_rounding(ln, pools, _fee_options(ln, tariffs, mdrs), ctx)
     accepted, outcome, taken_by = _rounds(ln, pools, options, ctx)
     owner, par = _titles(accepted, pools)
     allocations = _allocations(ln, pool, options, accepted, owner, par)
@@ -1073,8 +1193,8 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
     proposals, alternatives or not, go out by the conflict rule (unique first, then the
     closest in date; losers lose).
 
-    Returns the accepted proposals, each line's outcome (see _propose) and, per line that
-    lost a conflict, the line that took its parcela (-1 elsewhere).
+    Returns the accepted proposals, each line's outcome (see _propose) and, per line left
+    without a proposal after losing a conflict, the line that took its parcela (-1 elsewhere).
     """
     has_fee = np.bincount(options.line, minlength=len(ln.key)) > 0
     active, outcome = has_fee.copy(), np.where(has_fee, 1, 4)
@@ -1093,9 +1213,9 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
         give = won if last else sure
         kept.append(standing.take(np.flatnonzero(give)))
         ctx.given[par[give[owner]]] = True
+        lost = np.flatnonzero((took >= 0) & give[np.maximum(took, 0)])
+        taken_by[standing.line[lost]] = standing.line[took[lost]]  # unless a later round finds
         if last:
-            lost = np.flatnonzero(took >= 0)
-            taken_by[standing.line[lost]] = standing.line[took[lost]]
             break
         standing = standing.take(np.flatnonzero(~give))
         # Search again where a candidate was given out (removing candidates can make a
@@ -1106,6 +1226,7 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
                    | (outcome == 5) & deeper) & ~settled)
     accepted = _Proposals.none().plus(*kept)
     outcome[accepted.line] = 0
+    taken_by[accepted.line] = -1
     return accepted, outcome, taken_by
 
 
@@ -1117,7 +1238,8 @@ def _allocations(ln, pool, options, proposals, owner, par) -> pd.DataFrame:
     line = proposals.line[owner]
     amount = np.zeros(index.max() + 1 if len(index) else 0, np.int64)
     amount[index] = ln.amount[line]
-    fees = _fees_per_title(gross, index, fee, is_mdr, amount)
+    fees = _fees_per_title(gross, index, fee, is_mdr, options.rounding[proposals.option[owner]],
+                           amount)
     kind = np.where(ln.is_card[line], CARD, BOLETO)
     return pd.DataFrame({
         "line_key": ln.key[line], "parcela_id": pool["parcela_id"].to_numpy(object)[par],
@@ -1139,10 +1261,11 @@ def _groups(ln, pools, options, proposals, allocations) -> pd.DataFrame:
     sums = allocations.groupby("line_key")[["gross_cents", "fee_cents"]].sum()
     gross, fee_total = sums.reindex(ln.key[line]).to_numpy(np.int64).T
     pool_size = pools.size[proposals.tier, line]
+    pool_found = pools.found[proposals.tier, line]
     explanation = [_explain(*row) for row in zip(
         kind, acquirer, product, fees, n_titles.tolist(), gross.tolist(), fee_total.tolist(),
         proposals.alternatives.tolist(), proposals.tier.tolist(), pool_size.tolist(),
-        strict=True)]
+        pool_found.tolist(), strict=True)]
     return pd.DataFrame({
         "line_key": ln.key[line], "kind": kind, "acquirer": acquirer, "product": product,
         "fee_model": np.array([f.model for f in fees], object),
@@ -1174,6 +1297,12 @@ def _reason(ln, pools, settings, outcome: int, i: int, ctx: _Context) -> str:
                 f"{settings.min_votes} batch lines")
     if outcome == 2:
         return f"ambiguous: more than {MAX_FITS} subsets fit"
+    if outcome == 7:
+        return (f"pool too large: one subset fits among the {size} closest of {found} "
+                f"candidates, the others were not searched")
+    if outcome == 6:
+        return (f"no subset: only subsets of more than {settings.max_titles} titles fit "
+                f"(max_titles)")
     if outcome == 5:
         return (f"pool too large: over {MAX_HALF_SUBSETS} subsets of half of its {size} "
                 f"candidates stay under the amount, too many would fit by chance")
