@@ -282,9 +282,10 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
 
 
 def _with_explained(scored) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    e = scored.explained
-    return scored.frame.assign(multa=e.multa, juros=e.juros, desconto=e.desconto,
-                               days_late=e.days_late)
+    e, frame = scored.explained, scored.frame
+    frame["multa"], frame["juros"], frame["desconto"] = e.multa, e.juros, e.desconto
+    frame["days_late"] = e.days_late
+    return frame
 
 
 SERIES_GAP_DAYS = 5
@@ -324,9 +325,12 @@ def store_outcome(store: Store, run_id: str, lines: pd.DataFrame, parcelas: pd.D
                   pairs: pd.DataFrame, outcome) -> None:  # type: ignore[no-untyped-def]
     line_key = lines["line_key"].to_numpy(object)
     parcela_id = parcelas["parcela_id"].to_numpy(object)
-    candidates = pairs.assign(
-        line_key=line_key[pairs["lid"].to_numpy()], parcela_id=parcela_id[pairs["pid"].to_numpy()],
-        amount_diff_cents=pairs["amt"] - pairs["open"], lag_days=pairs["lag"])[CANDIDATE_COLUMNS]
-    store.insert_frame("candidate_pairs", candidates.assign(run_id=run_id))
+    candidates = pd.DataFrame({
+        "run_id": run_id, "line_key": line_key[pairs["lid"].to_numpy()],
+        "parcela_id": parcela_id[pairs["pid"].to_numpy()],
+        "amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
+        "lag_days": pairs["lag"].to_numpy(),
+        **{c: pairs[c].to_numpy() for c in CANDIDATE_COLUMNS[4:]}})
+    store.insert_frame("candidate_pairs", candidates)
     store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
     store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))

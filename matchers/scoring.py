@@ -30,6 +30,7 @@ from matchers.model import (
 EXPLAINED_CHANCES = 27
 EM_ROUNDS = 2
 EM_PSEUDOCOUNT = 50.0  # the priors' weight, in pairs, while m is re-estimated from the run
+TOP_NAME_SCORE = 100.0
 MIN_PREFIX = 6  # a memo name this long or longer may be a bank's truncation of the contact's
 
 
@@ -81,7 +82,8 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
                                        workers=-1), float)
     la, lb = cp_len[unique // width], nm_len[unique % width]
     short_len = np.minimum(la, lb)
-    cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb))
+    # The cut comparison can only raise a score: skip pairs already at the top level.
+    cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb) & (scores < TOP_NAME_SCORE))
     if len(cut):
         shorts = [a[i] if la[i] < lb[i] else b[i] for i in cut]
         longs = [(b[i] if la[i] < lb[i] else a[i])[:short_len[i]] for i in cut]
@@ -131,11 +133,13 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
     lv, explained, similarity = levels(frame, terms, band_pct, vocab)
     bits = weights(frame, lv, model)
     total = model.prior_bits + sum(bits.values())
-    out = frame.assign(
-        name_sim=similarity,
-        **{f"{s}_level": lv[s] for s in lv}, **{f"{s}_bits": bits[s] for s in bits},
-        weight=total, probability=probability(total))
-    return Scored(out, explained)
+    # Columns set in place: assign() would copy the whole frame of pairs each time.
+    frame["name_sim"] = similarity
+    for signal in lv:
+        frame[f"{signal}_level"] = lv[signal]
+        frame[f"{signal}_bits"] = bits[signal]
+    frame["weight"], frame["probability"] = total, probability(total)
+    return Scored(frame, explained)
 
 
 def rescore(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
@@ -143,8 +147,10 @@ def rescore(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     lv = {s: frame[f"{s}_level"].to_numpy() for s in ("amount", "date", "name", "key")}
     bits = weights(frame, lv, model)
     total = model.prior_bits + sum(bits.values())
-    return frame.assign(**{f"{s}_bits": bits[s] for s in bits}, weight=total,
-                        probability=probability(total))
+    for signal in bits:
+        frame[f"{signal}_bits"] = bits[signal]
+    frame["weight"], frame["probability"] = total, probability(total)
+    return frame
 
 
 def em_m(frame: pd.DataFrame, model: Model) -> Model:
