@@ -32,7 +32,7 @@ from matchers.candidates import (
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
-from matchers.normalize import block_token, clean_memo, clean_name, document_key, memo_keys
+from matchers.normalize import block_token, clean_name, document_key, line_features
 from matchers.scoring import (
     EM_ROUNDS,
     MIN_UNIVERSE,
@@ -115,71 +115,98 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
 # -- 1. staging ---------------------------------------------------------------------------
 
 def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    lines = store.query_frame(
+    """`m_lines` and `m_parc` in the store, and their frames (without the key lists: those
+    stay in DuckDB, where the key pass and the pair features use them)."""
+    params = {"run_id": run_id, "holds": list(LEDGER_HOLDS)}
+    backfill_line_features(store, run_id)
+    lines = line_inputs(store.query_frame(
         """SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents,
-                  l.memo, l.counterpart, l.memo_keys
+                  l.memo, l.counterpart,
+                  len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0 AS has_document
            FROM run_lines r JOIN statement_lines l USING (line_key)
            WHERE r.run_id = $run_id
              AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
-           ORDER BY l.line_key""", {"run_id": run_id, "holds": list(LEDGER_HOLDS)})
-    parcelas = store.query_frame(
+           ORDER BY l.line_key""", params))
+    parcelas = parcela_inputs(store.query_frame(
         """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
-                  p.contact_name, s.documento,
-                  regexp_extract_all(coalesce(p.descricao, ''), '\\d{4,}') AS numbers
+                  p.contact_name, s.documento
            FROM parcelas p
            LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
                       WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
            WHERE p.run_id = $run_id AND p.open_cents > 0
              AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
-           ORDER BY p.parcela_id""", {"run_id": run_id, "holds": list(LEDGER_HOLDS)})
-    lines, parcelas = line_inputs(lines), parcela_inputs(parcelas)
+           ORDER BY p.parcela_id""", params))
     lines["tf_name"] = name_prefix_tf(lines, parcelas)
-    store.replace_temp("m_lines", lines.drop(columns=["memo", "posted_on"]))
-    store.replace_temp("m_parc", parcelas.drop(columns=["descricao", "due_on", "numbers"]))
+    store.replace_temp("m_lines_in", lines.drop(columns=["memo", "posted_on"]))
+    store.execute(
+        """CREATE OR REPLACE TEMP TABLE m_lines AS
+           SELECT m.*, coalesce(l.memo_keys, []) AS keys
+           FROM m_lines_in m JOIN statement_lines l USING (line_key)""")
+    store.replace_temp("m_parc_in", parcelas.drop(columns=["due_on"]))
+    store.execute(
+        """CREATE OR REPLACE TEMP TABLE m_parc AS
+           SELECT * EXCLUDE (descricao),
+                  list_transform(regexp_extract_all(coalesce(descricao, ''), '\\d{4,}'),
+                                 lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
+                  || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
+           FROM m_parc_in""")
     return lines, parcelas
+
+
+def backfill_line_features(store: Store, run_id: str) -> None:
+    """Lines imported before counterparts and keys were computed at import get them now,
+    once, and keep them."""
+    missing = store.query_frame(
+        """SELECT l.line_key, l.memo FROM run_lines r JOIN statement_lines l USING (line_key)
+           WHERE r.run_id = $run_id AND (l.counterpart IS NULL OR l.memo_keys IS NULL)""",
+        {"run_id": run_id})
+    if missing.empty:
+        return
+    features = [line_features(memo) for memo in missing["memo"]]
+    store.replace_temp("m_backfill", missing.assign(
+        counterpart=[c for c, _ in features], memo_keys=[k for _, k in features]))
+    store.execute(
+        """UPDATE statement_lines SET counterpart = b.counterpart, memo_keys = b.memo_keys
+           FROM m_backfill b WHERE statement_lines.line_key = b.line_key""")
 
 
 def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     """Dense ids, direction (0 credit / receber, 1 debit / pagar), absolute centavos, day
-    numbers, and the memo's counterpart and keys (computed at import; here if missing)."""
-    missing = frame["counterpart"].isna()
-    if missing.any():
-        memos = frame.loc[missing, "memo"]
-        frame.loc[missing, "counterpart"] = memos.map(clean_memo)
-        frame.loc[missing, "memo_keys"] = memos.map(memo_keys)
-    unique_names = pd.Series(frame["counterpart"].unique())
-    tokens = dict(zip(unique_names, unique_names.map(block_token), strict=True))
+    numbers, the memo's counterpart (computed at import) and its block token."""
+    counterpart = frame["counterpart"].fillna("").astype(object)
+    codes, values = pd.factorize(counterpart)
+    tokens = np.array([block_token(v) for v in values], object)
     amount = frame["amount_cents"].to_numpy(np.int64)
-    keys = frame["memo_keys"].map(lambda k: list(k) if k is not None else [])
     return pd.DataFrame({
         "lid": np.arange(len(frame), dtype=np.int64), "line_key": frame["line_key"],
         "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
         "day": _days(frame["posted_on"]), "conta": frame["conta"],
-        "counterpart": frame["counterpart"].astype(str),
-        "cp": pd.factorize(frame["counterpart"].astype(str))[0],
-        "btok": frame["counterpart"].map(tokens).astype(str),
-        "keys": keys, "has_document": keys.map(lambda k: any(x.startswith("doc:") for x in k)),
+        "counterpart": counterpart, "cp": codes,
+        "btok": tokens[codes] if len(codes) else np.array([], object),
+        "has_document": frame["has_document"].fillna(False).astype(bool),
         "memo": frame["memo"], "posted_on": frame["posted_on"]})
 
 
 def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
-    names = pd.Series(frame["contact_name"].fillna("").unique())
-    cleaned = dict(zip(names, names.map(clean_name), strict=True))
-    name = frame["contact_name"].fillna("").map(cleaned)
-    tokens = dict(zip(pd.unique(name), pd.Series(pd.unique(name)).map(block_token), strict=True))
-    document = frame["documento"].map(document_key)
-    numbers = frame["numbers"].map(lambda ns: [f"num:{n.lstrip('0') or '0'}" for n in ns])
-    keys = [([doc] if doc else []) + nums for doc, nums in zip(document, numbers, strict=True)]
+    """Dense ids, direction, centavos, days, the contact's cleaned name and block token, its
+    CPF/CNPJ as a key when valid, and term frequencies. Names and documents repeat across a
+    contact's parcelas: each distinct one is cleaned once."""
+    codes, values = pd.factorize(frame["contact_name"].fillna("").astype(object))
+    names = np.array([clean_name(v) for v in values], object)
+    tokens = np.array([block_token(v) for v in names], object)
+    doc_codes, doc_values = pd.factorize(frame["documento"])
+    documents = np.array([document_key(v) for v in doc_values] + [None], object)
+    name = names[codes] if len(codes) else np.array([], object)
     out = pd.DataFrame({
         "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
         "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
         "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
-        "name": name.to_numpy(object), "btok": name.map(tokens).to_numpy(object),
+        "name": name, "btok": tokens[codes] if len(codes) else name,
         "nm": pd.factorize(name)[0], "contact_id": frame["contact_id"],
         "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
-        "document": document, "keys": keys,
-        "has_document": document.notna().to_numpy(),
-        "descricao": frame["descricao"], "due_on": frame["due_on"], "numbers": frame["numbers"]})
+        "document": documents[doc_codes],  # code -1 picks the trailing None
+        "descricao": frame["descricao"], "due_on": frame["due_on"]})
+    out["has_document"] = out["document"].notna().to_numpy()
     return tf_columns(out)
 
 

@@ -85,12 +85,24 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
     # The cut comparison can only raise a score: skip pairs already at the top level.
     cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb) & (scores < TOP_NAME_SCORE))
     if len(cut):
-        shorts = [a[i] if la[i] < lb[i] else b[i] for i in cut]
-        longs = [(b[i] if la[i] < lb[i] else a[i])[:short_len[i]] for i in cut]
-        prefix = process.cpdist(shorts, longs, scorer=fuzz.ratio, workers=-1)
+        a_is_short = la[cut] < lb[cut]
+        shorts = np.where(a_is_short, a[cut], b[cut])
+        prefix = process.cpdist(shorts.tolist(),
+                                _cut_to(np.where(a_is_short, b[cut], a[cut]), short_len[cut]),
+                                scorer=fuzz.ratio, workers=-1)
         scores[cut] = np.maximum(scores[cut], np.asarray(prefix, float))
     out[known] = scores[inverse] / 100.0
     return out
+
+
+def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Each text cut to its length, vectorised: fixed-width code points with the tail
+    zeroed (numpy drops trailing NULs when reading a str back)."""
+    fixed = texts.astype(str)
+    width = fixed.dtype.itemsize // 4
+    points = fixed.view(np.uint32).reshape(len(fixed), width).copy()
+    points[np.arange(width)[None, :] >= lengths[:, None]] = 0
+    return points.view(f"<U{width}").ravel().tolist()
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,11 @@ def parcela(pid: str, cents: int, contact: str | None, due: date = DAY, kind: st
             "contact_name": contact}
 
 
-def run_case(tmp_path, lines, parcelas, settings=None):
+def run_case(tmp_path, lines, parcelas, settings=None, pessoas=()):
     store = Store(tmp_path / "m.duckdb")
+    if pessoas:
+        store.insert_frame("pessoas", pd.DataFrame(
+            [{"run_id": RUN, "id": i, "nome": n, "documento": d} for i, n, d in pessoas]))
     store.insert_frame("statement_lines", lines_frame(lines, "conta-itau", RUN))
     store.insert_frame("parcelas", pd.DataFrame(parcelas))
     store.insert_frame("run_lines", pd.DataFrame({"run_id": RUN,
@@ -191,3 +194,15 @@ def test_a_named_payer_against_a_parcela_without_contact_is_not_settled_blind(tm
         tmp_path, [line("L1", 9_597, "TED-TRANSF ELET DISPON REMET.PAULO RIBEIRO NUNES")],
         [parcela("P1", 9_597, None, descricao="Venda cartão Visa crédito - Cielo"), *filler()])
     assert decisions.loc["L1", "decision"] != "auto"
+
+
+def test_a_cpf_printed_in_the_memo_is_an_exact_key(tmp_path):
+    decisions, _, pairs = run_case(
+        tmp_path, [line("L1", 45_000, "Pix - Recebido - 10/11 09:12 028.599.645-25")],
+        [parcela("P1", 45_000, "Leticia Araujo Oliveira", contact_id="c1"),
+         parcela("P2", 45_000, "Outra Pessoa Qualquer", contact_id="c2"), *filler()],
+        pessoas=[("c1", "Leticia Araujo Oliveira", "02859964525"),
+                 ("c2", "Outra Pessoa Qualquer", "11144477735")])
+    keyed = pairs.set_index("parcela_id").loc["P1"]
+    assert keyed["key_level"] == 0 and keyed["key_bits"] > 0  # same_document
+    assert (decisions.loc["L1", "decision"], decisions.loc["L1", "parcela_id"]) == ("auto", "P1")
