@@ -118,6 +118,7 @@ def pair_features_sql() -> str:
     return """
         SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.cp, p.nm, p.contact,
                l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
+               l.btok <> '' AND l.btok = p.btok AS same_token,
                p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
                len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'doc:%'), p.keys)) > 0
                    AS same_document,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from matchers.arithmetic import LateTerms
+from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, runner_up
 from matchers.candidates import (
     Blocking,
@@ -267,45 +267,66 @@ EMPTY_PAIRS = {
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
                     clock: _Clock) -> pd.DataFrame:
     b = settings.blocking
-    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab)
-    clock.lap("exact")
+    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab,
+                         clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
         store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
     second = _scored_pass(store, [band_pass_sql(b, "m_residue"),
                                   partial_pass_sql(b, "m_residue")], settings, model, vocab,
-                          exclude=first[["lid", "pid"]])
-    clock.lap("band")
+                          exclude=first[["lid", "pid"]], clock=clock, stage="band",
+                          needs_evidence=True)
     scored = [frame for frame in (first, second) if not frame.empty]
     if not scored:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
     pairs = pd.concat(scored, ignore_index=True)
-    pairs = pairs[pairs["amount_level"] >= 0].astype(
-        {f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")})
+    if (pairs["amount_level"] < 0).any():
+        pairs = pairs.loc[pairs["amount_level"].to_numpy() >= 0].reset_index(drop=True)
     for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
         model = em_m(pairs, model)
         pairs = rescore(pairs, model)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
-    top = pairs.sort_values(["lid", "weight", "pid"], ascending=[True, False, True])
-    return top.groupby("lid").head(b.max_candidates).reset_index(drop=True)
+    lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
+    order = np.lexsort((pid, -weight, lid))
+    first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    top = pairs.take(order[rank < b.max_candidates]).reset_index(drop=True)
+    clock.lap("top")
+    return top
 
 
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
-                 vocab: Vocab,
-                 exclude: pd.DataFrame | None = None) -> pd.DataFrame:
+                 vocab: Vocab, exclude: pd.DataFrame | None = None, *,
+                 clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
+    clock.lap(f"{stage}_block")
     if exclude is not None and not exclude.empty:
         store.replace_temp("m_seen", exclude)
         store.execute("DELETE FROM m_pairs USING m_seen "
                       "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
     frame = store.query_frame(pair_features_sql())
+    if needs_evidence:
+        frame = _with_some_evidence(frame, settings.terms)
+    clock.lap(f"{stage}_features")
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
             dtype=np.int8), weight=pd.Series(dtype=float))
     scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
+    clock.lap(f"{stage}_score")
     return _with_explained(scored)
+
+
+def _with_some_evidence(frame: pd.DataFrame, terms: LateTerms) -> pd.DataFrame:
+    """Inexact-amount pairs worth scoring: the arithmetic explains the amount, or a key or
+    the payer's name token is shared. The rest (a different payer at a nearby amount) could
+    never be proposed, and scoring their names is most of the band pass's cost."""
+    amounts = [frame[c].to_numpy(np.int64) for c in ("amt", "open", "lag")]
+    found = explain(*amounts, terms)
+    keep = (found.late | found.discount | frame["same_token"].to_numpy(bool)
+            | frame["same_document"].to_numpy(bool) | frame["same_number"].to_numpy(bool))
+    return frame.loc[keep].reset_index(drop=True)
 
 
 def _with_explained(scored) -> pd.DataFrame:  # type: ignore[no-untyped-def]
