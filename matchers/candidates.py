@@ -120,12 +120,9 @@ def pair_features_sql() -> str:
                l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
                l.btok <> '' AND l.btok = p.btok AS same_token,
                p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
-               len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'doc:%'), p.keys)) > 0
-                   AS same_document,
-               len(list_intersect(list_filter(l.keys, lambda k: k LIKE 'num:%'), p.keys)) > 0
-                   AS same_number,
-               len(list_filter(l.keys, lambda k: k LIKE 'doc:%')) > 0 AND p.document IS NOT NULL
-                   AS line_has_document
+               list_has_any(l.doc_keys, p.keys) AS same_document,
+               list_has_any(l.num_keys, p.keys) AS same_number,
+               l.has_document AND p.document IS NOT NULL AS line_has_document
         FROM (SELECT DISTINCT lid, pid FROM m_pairs) c
         JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)
         ORDER BY c.lid, c.pid"""

@@ -140,7 +140,9 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
     store.replace_temp("m_lines_in", lines.drop(columns=["memo", "posted_on"]))
     store.execute(
         """CREATE OR REPLACE TEMP TABLE m_lines AS
-           SELECT m.*, coalesce(l.memo_keys, []) AS keys
+           SELECT m.*, coalesce(l.memo_keys, []) AS keys,
+                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'doc:%') AS doc_keys,
+                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'num:%') AS num_keys
            FROM m_lines_in m JOIN statement_lines l USING (line_key)""")
     store.replace_temp("m_parc_in", parcelas.drop(columns=["due_on"]))
     store.execute(
