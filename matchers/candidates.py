@@ -119,7 +119,7 @@ def pair_features_sql() -> str:
         SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.cp, p.nm, p.contact,
                l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
                l.btok <> '' AND l.btok = p.btok AS same_token,
-               p.tf_amount, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
+               p.tf_amount, p.tf_amount_others, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
                list_has_any(l.doc_keys, p.keys) AS same_document,
                list_has_any(l.num_keys, p.keys) AS same_number,
                l.has_document AND p.document IS NOT NULL AS line_has_document

@@ -343,15 +343,17 @@ SERIES_GAP_DAYS = 5
 
 def other_period(pairs: pd.DataFrame) -> np.ndarray:
     """Pairs that are another period's occurrence of a recurring payment: the same contact
-    and amount has an open parcela at least SERIES_GAP_DAYS nearer the line's date (or the
-    same payer paid the same amount on a line nearer the parcela's due date). A weekly
+    and amount has an open parcela at least SERIES_GAP_DAYS nearer the line's date (or a
+    line naming the parcela's contact paid the same amount nearer its due date). A weekly
     supplier's payment pays this week's parcela, not last week's left open, so such pairs
     are not rivals when judging how clear a match is (they still compete in assignment)."""
     distance = pairs["lag"].abs()
     flagged = np.zeros(len(pairs), bool)
+    strong_name = pairs["name_level"].to_numpy() <= 1
     for group, known in ((["lid", "contact", "open"], pairs["contact"].ge(0)),
-                         (["pid", "cp", "amt"], pairs["has_counterpart"])):
-        nearest = distance.groupby([pairs[c] for c in group], dropna=False).transform("min")
+                         (["pid", "amt", strong_name], pd.Series(strong_name, pairs.index))):
+        keys = [pairs[c] if isinstance(c, str) else pd.Series(c, pairs.index) for c in group]
+        nearest = distance.groupby(keys, dropna=False).transform("min")
         flagged |= (known & (distance >= nearest + SERIES_GAP_DAYS)).to_numpy()
     return flagged
 

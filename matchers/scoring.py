@@ -189,14 +189,15 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
     # exact one: a few centavos of slack over the spread of amounts.
     explained = np.isin(lv["amount"], [AMOUNT_LEVELS.index("late_fees"),
                                        AMOUNT_LEVELS.index("discount")])
-    amount_u = np.select([exact, explained],
-                         [frame["tf_amount"].to_numpy(float),
+    strong_name = lv["name"] <= 1
+    amount_u = np.select([exact & strong_name, exact, explained],
+                         [frame["tf_amount_others"].to_numpy(float),
+                          frame["tf_amount"].to_numpy(float),
                           np.minimum(EXPLAINED_CHANCES * frame["cent_density"].to_numpy(float),
                                      1.0)],
                          np.asarray(model.u["amount"])[lv["amount"]])
     # A strong name agreement is as likely by chance as the name is common among the
     # parcelas: the contact's own share, or the share its truncated form reaches.
-    strong_name = lv["name"] <= 1
     name_u = np.where(strong_name,
                       np.maximum.reduce([frame["tf_contact"].to_numpy(float),
                                          frame["tf_name"].to_numpy(float),
@@ -234,6 +235,7 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
             "same_document": False, "same_number": False,
             "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
             "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
+            "tf_amount_others": 0.0,
             "cent_density": 0.0}))
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
@@ -259,7 +261,14 @@ def tf_columns(parcelas: pd.DataFrame) -> pd.DataFrame:
     same_contact = parcelas.assign(c=contact).groupby(["dir", "c"])["pid"].transform(
         "size").to_numpy()
     same_contact = np.where(contact.to_numpy() == "", per_dir, same_contact)
+    # Same amount, same contact: a weekly supplier's own parcelas. Once the name agrees, the
+    # amount's coincidence is with other contacts' parcelas only (the name already counted
+    # this contact's), or the two signals would discount the same parcelas twice.
+    own = parcelas.assign(c=contact).groupby(["dir", "open", "c"])["pid"].transform(
+        "size").to_numpy()
+    own = np.where(contact.to_numpy() == "", 1, own)
     return parcelas.assign(tf_unit=1.0 / per_dir, tf_amount=tf_u(same_amount, 1) / per_dir,
+                           tf_amount_others=tf_u(same_amount - own + 1, 1) / per_dir,
                            tf_contact=tf_u(same_contact, 1) / per_dir,
                            cent_density=cent_density(parcelas, per_dir))
 
