@@ -136,6 +136,11 @@ def test_report_and_csv_list_every_exception_kind(demo):
     [exceptions] = (folder / "reports").glob("*/exceptions.csv")
     kinds = [r["kind"] for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())]
     assert kinds.count("review") == 2  # the two R$ 99,90 PIX that name nobody
+    rows = list(csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines()))
+    for review in (r for r in rows if r["kind"] == "review"):
+        # each proposal says why: its probability, each signal's bits, and the rival
+        assert "p=" in review["reason"] and "amount exact" in review["reason"]
+        assert "runner-up" in review["reason"] and "bits" in review["reason"]
     assert kinds.count("unmatched_line") == 3
     assert "unpaid_parcela" in kinds
 

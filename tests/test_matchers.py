@@ -206,3 +206,16 @@ def test_a_cpf_printed_in_the_memo_is_an_exact_key(tmp_path):
     keyed = pairs.set_index("parcela_id").loc["P1"]
     assert keyed["key_level"] == 0 and keyed["key_bits"] > 0  # same_document
     assert (decisions.loc["L1", "decision"], decisions.loc["L1", "parcela_id"]) == ("auto", "P1")
+
+
+def test_early_payment_with_discount_records_the_desconto(tmp_path):
+    # R$ 500,00 due in 5 days, paid early with 2 % off: R$ 490,00
+    decisions, allocations, _ = run_case(
+        tmp_path, [line("L1", 49_000, "PIX RECEBIDO - FABIO CASTRO DUARTE")],
+        [parcela("P1", 50_000, "Fábio Castro Duarte", due=DAY + timedelta(days=5)), *filler()])
+    assert (decisions.loc["L1", "decision"], decisions.loc["L1", "kind"]) == ("auto", "discount")
+    [alloc] = allocations.to_dict("records")
+    assert (alloc["gross_cents"], alloc["desconto_cents"]) == (50_000, 1_000)
+    assert alloc["gross_cents"] - alloc["desconto_cents"] == alloc["amount_cents"]
+    assert "desconto R$ 10,00 (2 % of R$ 500,00)" in explain_decision({"reason_code": "auto"}, None,
+                                                                      allocation=alloc)
