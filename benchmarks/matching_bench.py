@@ -107,11 +107,11 @@ def _splink(workload) -> dict:  # type: ignore[no-untyped-def]
 
 
 def text(row: Row) -> str:
-    out = [f"{row.label}: match_run {row.match_s:.2f} s, peak RSS {row.peak_mb:,.0f} MB, "
-           f"import-time normalisation {row.normalise_s:.2f} s; candidates/line mean "
-           f"{row.candidates_mean:.1f} max {row.candidates_max}",
-           f"  auto {row.autos:,}, wrong {row.wrong_autos}; careful-person recall "
-           f"{row.careful_recall:.2%}; batches with the right parcelas {row.batches_right:.1%}",
+    out = [(f"{row.label}: match_run {row.match_s:.2f} s, peak RSS {row.peak_mb:,.0f} MB, "
+            f"import-time normalisation {row.normalise_s:.2f} s; candidates/line mean "
+            f"{row.candidates_mean:.1f} max {row.candidates_max}"),
+           (f"  auto {row.autos:,}, wrong {row.wrong_autos}; careful-person recall "
+            f"{row.careful_recall:.2%}; batches with the right parcelas {row.batches_right:.1%}"),
            f"  proposals (auto+review) P/R/F1 {row.precision:.3f}/{row.recall:.3f}/{row.f1:.3f}"]
     if row.splink:
         s = row.splink

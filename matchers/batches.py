@@ -36,9 +36,7 @@ searched harder in the next. Lines the search cannot settle are reported in `ski
 from __future__ import annotations
 
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -46,24 +44,41 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from matchers.batch_text import (
+    ACQUIRERS,
+    ANY_BATCH_UPPER,
+    BOLETO,
+    CARD,
+    CREDITO,
+    DEBITO,
+    HINT_COLUMNS,
+    PRODUCTS,
+    batch_kind,  # noqa: F401  (re-exported: public API)
+    has,
+    memo_facts,
+    parcela_hints,
+    upper,
+)
+from matchers.subset_sums import (
+    DENSE_TITLES,
+    MAX_FITS,
+    NOT_SEARCHED,
+    TOO_LARGE,
+    TOO_MANY,
+    UNIQUENESS_MARGIN,
+    Fits,
+    expand_ranges,
+    meet_in_the_middle,
+    popcount,
+    subset_sums,
+)
 from recon.money import format_brl
 
 log = logging.getLogger(__name__)
 
-BOLETO, CARD = "boleto_batch", "card_payout"
-CREDITO, DEBITO = "credito", "debito"
-PRODUCTS = (CREDITO, DEBITO)
-ACQUIRERS = ("Cielo", "Rede", "Stone", "Getnet", "PagSeguro", "Mercado Pago")
-BRANDS = ("VISA", "MASTER", "ELO", "AMEX", "HIPER", "DINERS")
-
 LEARN_ITEMS = 12  # a line votes with its 12 closest candidates: 2^12 subsets, all sizes
 LEARN_LINES = 200  # lines voting per account or acquirer and product
 MAX_ROUNDS = 4  # searches, each without the parcelas given out by the previous ones
-MAX_FITS = 1_000  # beyond this many fitting subsets a proposal would help no reviewer
-# A subset is unique only if nothing else fits with up to max_titles + 2 titles: a batch
-# just over the bound (9 boletos in one credit) would otherwise leave a chance fit of 8 or
-# fewer as the only one found. Larger subsets are counted, never proposed.
-UNIQUENESS_MARGIN = 2
 MAX_HALF_SUBSETS = 1 << 11  # subsets of half a pool under the amount; past it, hopeless
 # Round by round the cap grows: a cheap first pass settles most lines and gives their
 # parcelas out, so the pools still too large are smaller when searched harder.
@@ -71,11 +86,9 @@ HALF_CAPS = (1 << 10, MAX_HALF_SUBSETS)
 MDR_NEIGHBOURS = 2  # bp either side of an MDR peak: rounding lets one payout fit them too
 PEAK_DOMINANCE = 2.0  # a learned fee outweighs every fee outside its neighbourhood this much
 VOTE_SHARE = 0.2  # ...and is agreed on by this share of the lines that voted
-_DENSE_TITLES = 8  # titles of a half enumerated before pruning pays for its sorting
 _CHUNK_ROWS = 1 << 10  # pools solved per matrix when a half has 2^8 subsets; fewer above,
 # down to 2^6 rows (rows are padded to their largest; MAX_HALF_SUBSETS bounds that)
 _VOTE_ENTRIES = 1 << 19  # subset sums per matrix when voting (4 MB of int64 per array)
-_NOT_SEARCHED, _TOO_MANY, _TOO_LARGE = -2, -1, -3
 # How an acquirer rounds each title's MDR fee. Unknown, a fee may be rounded either way
 # (the brief's ±1 centavo a title); each acquirer has one rule, learned like the rate, and
 # an exact rule lets k-title subsets fit by chance k+1 times less often.
@@ -122,159 +135,6 @@ GROUP_COLUMNS = ["line_key", "kind", "acquirer", "product", "fee_model", "fee_pa
 SKIPPED_COLUMNS = ["line_key", "reason"]
 
 
-# --- Bank memos ------------------------------------------------------------------------------
-
-_ANY_BATCH = re.compile(r"COBRANCA|COB COMPE|BOLETO|TITULO|CIELO|REDE|STONE|GETNET|PAG|MERCADO")
-_ANY_BATCH_UPPER = "COBRAN|COB COMPE|BOLETO|T[IÍ]TULO|CIELO|REDE|STONE|GETNET|PAG|MERCADO"
-_TRANSFER = re.compile(r"\bPIX\b|\bTED\b|\bDOC\b|\bTRANSF")  # a PIX *from* Stone is no payout
-# Anticipations carry a rate per day anticipated on top of the MDR; debits from acquirers
-# (rent, chargebacks) are no sales. Neither fits the fee model, so neither is guessed.
-_NOT_A_PAYOUT = re.compile(
-    r"ANTECIP|P/ ?ORDEM|DEBITO AUTOMATICO|ALUGUEL|TARIFA|ESTORNO|CHARGEBACK|CANCELAMENTO")
-# BB's bare "COBRANCA" is one boleto credited gross: a 1:1 line, so it is left out on purpose.
-_BOLETO_BATCH = re.compile(
-    r"\b(?:CRED(?:ITO)?|LIQ(?:UIDO|UIDACAO)?|CR)\.? (?:DE )?COBRANCA\b"
-    r"|\bCOB COMPE\b"
-    r"|\b(?:DEPOSITO|CREDITO|RECEBIMENTO)S? (?:RECEBIDOS? )?(?:POR|DE) BOLETOS?\b"
-    r"|\bBOLETOS? RECEBIDOS?\b"
-    r"|\bLIQUIDACAO (?:DE )?(?:BOLETOS|TITULOS)\b")
-_BRAND_WORDS = r"VISA|MAST(?:ER(?:CARD)?)?|ELO|HIPER(?:CARD)?|AMEX|DINERS|MAESTRO|CABAL|JCB"
-_LINE_ACQUIRERS = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("Cielo", r"\bCIELO\b"),
-    # Never bare REDE: Caixa prints "REDE COMPARTILHADA" and "REDE SHOP" (§6.3).
-    ("Rede", rf"\bREDECARD\b|^(?:RECEBIMENTO )?REDE (?:{_BRAND_WORDS})\b"),
-    ("Stone", r"\bSTONE\b"),
-    ("Getnet", r"\bGETNET\b"),
-    ("PagSeguro", r"\bPAG ?SEGURO\b|\bPAGBANK VENDAS?\b"),
-    ("Mercado Pago", r"\bMERCADO ?PAGO\b")))
-_DEBIT_WORDS = re.compile(r"\bDEB(?:ITO)?\b|\bDEBIT\b|\bDB ?\d|\bMAESTRO\b|\bELECTR(?:ON)?\b")
-_CREDIT_WORDS = re.compile(r"\bCRED(?:ITO)?\b|\bCREDIT\b|\bCD ?\d")
-_BRAND_PATTERNS = tuple(re.compile(p) for p in (
-    r"\bVISA\b|\bELECTR(?:ON)?\b", r"\bMAST(?:ER\w*)?\b|\bMAESTRO\b", r"\bELO\b",
-    r"\bAMEX\b|\bAMERICAN EXPRESS\b", r"\bHIPER(?:CARD)?\b", r"\bDINERS\b"))
-
-
-def batch_kind(memo: str) -> tuple[str, str | None, str | None] | None:
-    """What a credit's memo says it batches.
-
-    Returns ('boleto_batch', None, None), ('card_payout', acquirer, 'credito'|'debito'|None)
-    (None when the memo does not name the product, as Mercado Pago's does not), or None.
-    """
-    facts = _memo_facts(memo) if isinstance(memo, str) else None
-    return None if facts is None else facts[:3]
-
-
-def _fold(text: str) -> str:
-    """Upper case, accents dropped, spaces collapsed; ASCII only, which the patterns are."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(ascii_text.upper().split())
-
-
-@lru_cache(maxsize=1 << 14)  # statements repeat the same few batch memos all year
-def _memo_facts(memo: str) -> tuple[str, str | None, str | None, int] | None:
-    text = _fold(memo)
-    if not _ANY_BATCH.search(text) or _TRANSFER.search(text):
-        return None
-    if _BOLETO_BATCH.search(text):
-        return BOLETO, None, None, -1
-    acquirer = next((name for name, pattern in _LINE_ACQUIRERS if pattern.search(text)), None)
-    if acquirer is None or _NOT_A_PAYOUT.search(text):
-        return None
-    return CARD, acquirer, _memo_product(text, acquirer), _brand(text)
-
-
-def _memo_product(text: str, acquirer: str) -> str | None:
-    debit, credit = bool(_DEBIT_WORDS.search(text)), bool(_CREDIT_WORDS.search(text))
-    if debit != credit:
-        return DEBITO if debit else CREDITO
-    # Getnet names only the debit products ("GETNET-VISA" is credit, "GETNET-MAESTRO" debit).
-    return CREDITO if acquirer == "Getnet" and not debit else None
-
-
-def _brand(text: str) -> int:
-    found = [i for i, pattern in enumerate(_BRAND_PATTERNS) if pattern.search(text)]
-    return found[0] if len(found) == 1 else -1
-
-
-# --- What a parcela's text says about how it is paid ----------------------------------------
-# Run over whole columns as plain regular expressions, which pandas hands to Arrow when
-# pyarrow is installed; `\b` would send them back to Python, so word edges are spelled out.
-# The text is upper-cased, accents kept.
-
-def _word(pattern: str) -> str:
-    edge = "[^0-9A-ZÀ-Ý]"
-    return f"(?:^|{edge})(?:{pattern})(?:{edge}|$)"
-
-
-_P_ANY = ("BOLETO|CART|CARD|MAQUININHA|CIELO|REDE|STONE|GETNET|PAG|MERCADO|VISA|ELECTR|MAST"
-          "|MAESTRO|ELO|AMEX|AMERICAN|HIPER|DINERS|CR[EÉ]DITO|D[EÉ]BITO")
-_P_BOLETO = _word("BOLETOS?")  # not COBRANÇA: "cobrança" is any billing, not the channel
-_P_CARD = _word("CART(?:AO|ÃO|OES|ÕES)|CARD|MAQUININHA")
-_P_ACQUIRER_ANY = "CIELO|REDE|STONE|GETNET|PAG ?SEGURO|PAGBANK|MERCADO ?PAGO"
-_P_ACQUIRERS = tuple(_word(p) for p in (
-    "CIELO", "REDE(?:CARD)?", "STONE", "GETNET", "PAG ?SEGURO|PAGBANK", "MERCADO ?PAGO"))
-_P_PRODUCTS = (_word("CR[EÉ]DITO"), _word("D[EÉ]BITO"))
-_P_BRANDS = tuple(_word(p) for p in (
-    "VISA|ELECTRON?|ELECTR", "MAST(?:ER[A-Z]*)?|MAESTRO", "ELO", "AMEX|AMERICAN EXPRESS",
-    "HIPER(?:CARD)?", "DINERS"))
-_REDE = ACQUIRERS.index("Rede")
-HINT_COLUMNS = ("boleto", "card", "acquirer", "product", "brand")  # -1: not named
-
-
-def _parcela_hints(parcelas: pd.DataFrame) -> np.ndarray:
-    """One row per parcela: (boleto, card, acquirer, product, brand) named in its text.
-
-    The contact may name an acquirer too (sales registered to "Cielo S.A."), but a brand
-    or a product in a person's name says nothing.
-    """
-    hints = np.tile(np.array([0, 0, -1, -1, -1], np.int16), (len(parcelas), 1))
-    text = _upper(parcelas["descricao"])
-    rows = np.flatnonzero(_has(text, _P_ANY))
-    hints[rows] = _description_hints(text.iloc[rows])
-    contact = _upper(parcelas["contact_name"])
-    rows = np.flatnonzero(_has(contact, _P_ACQUIRER_ANY))
-    named = _named_acquirer(contact.iloc[rows], with_rede=False)
-    hints[rows, 2] = np.where(hints[rows, 2] >= 0, hints[rows, 2], named)
-    hints[rows, 1] |= named >= 0
-    return hints
-
-
-def _upper(texts: pd.Series) -> pd.Series:
-    return texts.astype("str").str.upper().reset_index(drop=True)
-
-
-def _has(texts: pd.Series, pattern: str) -> np.ndarray:
-    return texts.str.contains(pattern, regex=True, na=False).to_numpy(bool)
-
-
-def _description_hints(text: pd.Series) -> np.ndarray:
-    out = np.tile(np.array([0, 0, -1, -1, -1], np.int16), (len(text), 1))
-    out[:, 0] = _has(text, _P_BOLETO)
-    acquirer = _named_acquirer(text, with_rede=True)
-    card = _has(text, _P_CARD) | ((acquirer >= 0) & (acquirer != _REDE))
-    # "rede" alone is a network, a chain, a hammock: the acquirer only beside a card word
-    acquirer[(acquirer == _REDE) & ~card] = -1
-    card |= acquirer >= 0
-    out[:, 1], out[:, 2] = card, acquirer
-    rows = np.flatnonzero(card)
-    out[rows, 3] = _only_one(text.iloc[rows], _P_PRODUCTS)
-    out[rows, 4] = _only_one(text.iloc[rows], _P_BRANDS)
-    return out
-
-
-def _named_acquirer(text: pd.Series, with_rede: bool) -> np.ndarray:
-    patterns = [p if with_rede or i != _REDE else "$^" for i, p in enumerate(_P_ACQUIRERS)]
-    return _only_one(text, patterns)
-
-
-def _only_one(text: pd.Series, patterns) -> np.ndarray:
-    """Index of the one pattern the text matches; -1 for none or several."""
-    if len(text) == 0:
-        return np.zeros(0, np.int16)
-    found = np.stack([_has(text, p) for p in patterns], 1)
-    return np.where(found.sum(1) == 1, found.argmax(1), -1).astype(np.int16)
-
-
 # --- Candidate pools -------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -311,9 +171,9 @@ class _Pools:
 
 def _batch_lines(lines: pd.DataFrame) -> _Lines:
     credit = lines[lines["amount_cents"].to_numpy() > 0].reset_index(drop=True)
-    maybe = np.flatnonzero(_has(_upper(credit["memo"]), _ANY_BATCH_UPPER))
+    maybe = np.flatnonzero(has(upper(credit["memo"]), ANY_BATCH_UPPER))
     codes, memos = pd.factorize(credit["memo"].iloc[maybe])
-    facts = [_memo_facts(m) if isinstance(m, str) else None for m in memos.tolist()] + [None]
+    facts = [memo_facts(m) if isinstance(m, str) else None for m in memos.tolist()] + [None]
     keep = np.array([f is not None for f in facts])[codes]
     rows = credit.iloc[maybe[keep]]
     facts = [facts[c] for c in codes[keep]]
@@ -340,7 +200,7 @@ def _build_pools(ln: _Lines, due: np.ndarray, hints: np.ndarray,
     order = np.argsort(due, kind="stable")
     first = np.searchsorted(due[order], ln.day - lag_hi, "left")
     last = np.searchsorted(due[order], ln.day - lag_lo, "right")
-    line, par = _expand_ranges(first, np.maximum(last - first, 0))
+    line, par = expand_ranges(first, np.maximum(last - first, 0))
     par = order[par]
     named, ruled_out = _channel_match(ln, line, hints[par])
     line, par, named = line[~ruled_out], par[~ruled_out], named[~ruled_out]
@@ -358,12 +218,6 @@ def _build_pools(ln: _Lines, due: np.ndarray, hints: np.ndarray,
         start=np.stack([t[1] + o for t, o in zip(tiers, offset, strict=False)]),
         size=np.stack([t[2] for t in tiers]), found=np.stack([t[3] for t in tiers]))
 
-
-def _expand_ranges(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, position) for positions first[i] .. first[i] + count[i] - 1 of every i."""
-    owner = np.repeat(np.arange(len(first)), count)
-    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    return owner, np.repeat(first, count) + within
 
 
 def _channel_match(ln: _Lines, line: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -387,152 +241,6 @@ def _tier(line: np.ndarray, member: np.ndarray, n_lines: int, cap: int):
     rows = rows[rank < cap]
     size = np.minimum(found, cap)
     return rows, np.cumsum(size) - size, size, found
-
-
-# --- Subset sums -----------------------------------------------------------------------------
-
-@lru_cache(maxsize=64)
-def _popcount(n: int) -> np.ndarray:
-    """Titles in subset number j of n titles (bit i of j set: title i is in)."""
-    sizes = np.zeros(1 << n, np.int64)
-    for i in range(n):
-        sizes[1 << i: 2 << i] = sizes[: 1 << i] + 1
-    return sizes
-
-
-def _subset_sums(values: np.ndarray) -> np.ndarray:
-    """All 2^n subset sums of every row, built by doubling: column j sums the bits of j."""
-    m, n = values.shape
-    sums = np.zeros((m, 1 << n), np.int64)
-    for i in range(n):
-        sums[:, 1 << i: 2 << i] = sums[:, : 1 << i] + values[:, i: i + 1]
-    return sums
-
-
-@dataclass(frozen=True, slots=True)
-class _Fits:
-    """Per problem: fitting subsets (or _TOO_MANY / _NOT_SEARCHED), the closest one."""
-
-    count: np.ndarray
-    mask: np.ndarray  # bit i: slot i of the problem's pool
-    dist: np.ndarray  # sum of the days between the line and each title's due date
-
-
-def _sorted_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
-    """Per row, the subsets of at most kmax titles with sum(hi) <= limit, sorted by sum(hi).
-
-    A subset is one int64 key, sum << h | mask (bit i: title i), so sorting keys sorts
-    sums and carries the masks along. The first titles are enumerated densely (2^8 subsets
-    at most) and sorted once. Each further title doubles the list: the subsets with it are
-    those without it plus (value << h | bit); both runs are sorted, so a stable sort
-    (timsort) merges them in linear time. Every net is positive, so a sum past the limit can
-    never be completed and is dropped at once.
-
-    A row with more than `cap` such subsets is given up (flagged): with N subsets a half,
-    about N^2 / limit subsets fit by chance, so such a line has hundreds of answers and no
-    search would tell them apart. So is a row whose amount does not fit the key (over
-    2^40 centavos with 20 titles a half). Rows are padded at the end with sum limit.max() + 1.
-
-    Returns (sum_hi, mask), each (rows, subsets), and the flags.
-    """
-    h = hi.shape[1]
-    flagged = limit >= 1 << (60 - h)
-    limit = np.where(flagged, 0, limit)
-    beyond, dense = int(limit.max()) + 1, min(h, _DENSE_TITLES)
-    hi = np.minimum(hi, beyond)  # no title above the limit is ever kept: keeps keys small
-    sums = _subset_sums(hi[:, :dense])
-    sums[(sums > limit[:, None]) | (_popcount(dense) > kmax)] = beyond
-    keys = np.sort(sums << h | np.arange(1 << dense), axis=1)
-    titles = (1 << h) - 1
-    for i in range(dense, h):
-        keys = _keep_useful(keys, beyond << h, flagged, cap)
-        grown = keys + (hi[:, i: i + 1] << h | 1 << i)
-        grown[(grown >> h > limit[:, None]) | (np.bitwise_count(keys & titles) >= kmax)] = (
-            beyond << h)
-        keys = np.concatenate([keys, grown], 1)
-        keys.sort(axis=1, kind="stable")
-    keys = _keep_useful(keys, beyond << h, flagged, cap)
-    return (keys >> h, keys & titles), flagged
-
-
-def _keep_useful(keys: np.ndarray, past: int, flagged: np.ndarray, cap: int) -> np.ndarray:
-    """Sorted keys cut after the last one below `past` in any row; rows with more than
-    `cap` are flagged and emptied."""
-    useful = (keys < past).sum(1)
-    flagged |= useful > cap
-    keys = keys[:, : max(1, int(np.where(flagged, 0, useful).max()))]
-    if flagged.any():
-        keys[flagged] = past  # a view of a list only this function still holds
-    return keys
-
-
-def _meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> _Fits:
-    """Subsets of 2..kmax + UNIQUENESS_MARGIN titles with sum(lo) <= target <= sum(hi), for
-    each row at once; the closest of at most kmax titles is kept, all are counted.
-
-    lo == hi for a tariff (exact); for an MDR hi - lo is the title's rounding freedom, so
-    sum(hi) lies in [target, target + slack]. The right half's sums are offset row by row,
-    so one searchsorted looks up every left-half sum's complement in every row.
-    """
-    m, n = lo.shape
-    half, counted_up_to = n // 2, kmax + UNIQUENESS_MARGIN
-    limit = target + slack
-    (a_hi, a_mask), a_over = _sorted_subsets(hi[:, :half], limit, counted_up_to, cap)
-    (b_hi, b_mask), b_over = _sorted_subsets(hi[:, half:], limit, counted_up_to, cap)
-    # A title's net is hi, or hi - 1 where its MDR fee may round either way: sum(lo) is
-    # sum(hi) less the number of such titles in the subset.
-    loose = _bits(hi > lo)
-    stride = int(limit.max()) + 2  # b_hi <= limit.max() + 1 (padding): rows never overlap
-    flat = (b_hi + (np.arange(m) * stride)[:, None]).ravel()
-    rows, cols = np.nonzero(a_hi <= limit[:, None])
-    low = np.maximum(target[rows] - a_hi[rows, cols], 0) + rows * stride
-    left = np.searchsorted(flat, low, "left")
-    high = limit[rows] - a_hi[rows, cols] + rows * stride
-    # Most left sums find no complement: look up the end of the range only where one is.
-    hits = np.zeros(len(left), np.int64)
-    some = np.flatnonzero(flat[np.minimum(left, len(flat) - 1)] <= high)
-    hits[some] = np.searchsorted(flat, high[some], "right") - left[some]
-    per_row = np.bincount(rows, weights=hits, minlength=m)
-    take = np.flatnonzero((hits > 0) & (per_row[rows] <= MAX_FITS * 4))
-    r, pos = _expand_ranges(left[take], hits[take])
-    r, ca = rows[take][r], cols[take][r]
-    cb = pos - r * b_hi.shape[1]
-    size = np.bitwise_count(a_mask[r, ca]) + np.bitwise_count(b_mask[r, cb])
-    mask = a_mask[r, ca] | (b_mask[r, cb] << half)
-    total_hi = a_hi[r, ca] + b_hi[r, cb]
-    ok = ((size >= 2) & (size <= counted_up_to) & (total_hi >= target[r])
-          & (total_hi - np.bitwise_count(mask & loose[r]) <= target[r]))
-    r, mask = r[ok], mask[ok]
-    fits = _closest_per_row(m, r, mask, _mask_sums(mask, dist[r]),
-                            too_many=per_row > MAX_FITS * 4, kmax=kmax)
-    fits.count[a_over | b_over] = _TOO_LARGE
-    return fits
-
-
-def _bits(flags: np.ndarray) -> np.ndarray:
-    """Each row of booleans as an int64 bitmask (column j: bit j)."""
-    return (flags.astype(np.int64) << np.arange(flags.shape[1])).sum(1)
-
-
-def _mask_sums(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Sum of values[j] over the bits j set in each mask (one row of values per mask)."""
-    bits = (mask[:, None] >> np.arange(values.shape[1])) & 1
-    return (bits * values).sum(1)
-
-
-def _closest_per_row(m: int, row, mask, dist, too_many, kmax: int) -> _Fits:
-    """Count each row's fits; keep the closest in date of those with at most kmax titles
-    (mask 0 when every fit is larger)."""
-    count = np.bincount(row, minlength=m).astype(np.int64)
-    best_mask, best_dist = np.zeros(m, np.int64), np.zeros(m, np.int64)
-    small = np.bitwise_count(mask) <= kmax
-    row, mask, dist = row[small], mask[small], dist[small]
-    if len(row):
-        order = np.lexsort((mask, dist, row))
-        first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
-        best_mask[row[first]], best_dist[row[first]] = mask[first], dist[first]
-    count[too_many | (count > MAX_FITS)] = _TOO_MANY
-    return _Fits(count, best_mask, best_dist)
 
 
 # --- Problems: a line's pool under one fee ---------------------------------------------------
@@ -575,18 +283,18 @@ def _net_bounds(gross: np.ndarray, tariff: np.ndarray, bp: np.ndarray, rounding:
     return np.where(out, _OUT_OF_REACH, lo), np.where(out, _OUT_OF_REACH, hi)
 
 
-def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> _Fits:
-    """Every problem's fits; problems past the deadline stay _NOT_SEARCHED.
+def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> Fits:
+    """Every problem's fits; problems past the deadline stay NOT_SEARCHED.
 
     Pools of one size are solved together, smallest first, so an exhausted budget leaves
     the most expensive lines unsearched rather than the cheapest. Large pools go a few rows
     at a time: their pruned subset counts vary a lot, and rows are padded to the largest.
     """
-    fits = _Fits(np.full(len(problems), _NOT_SEARCHED, np.int64),
+    fits = Fits(np.full(len(problems), NOT_SEARCHED, np.int64),
                  np.zeros(len(problems), np.int64), np.zeros(len(problems), np.int64))
     for n in np.unique(problems.n):
         rows = _by_breadth(problems, np.flatnonzero(problems.n == n), pools, ctx)
-        per_chunk = max(1, _CHUNK_ROWS >> max(0, min(n - n // 2, 12) - _DENSE_TITLES))
+        per_chunk = max(1, _CHUNK_ROWS >> max(0, min(n - n // 2, 12) - DENSE_TITLES))
         for chunk in np.split(rows, np.arange(per_chunk, len(rows), per_chunk)):
             if ctx.out_of_time():
                 return fits
@@ -603,7 +311,7 @@ def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> _Fits:
             # most the number of titles counted.
             slack = np.where((part.bp >= 0) & (part.rounding == 0),
                              ctx.settings.max_titles + UNIQUENESS_MARGIN, 0)
-            found = _meet_in_the_middle(lo, hi, pools.slot_dist[slot], ctx.amount[part.line],
+            found = meet_in_the_middle(lo, hi, pools.slot_dist[slot], ctx.amount[part.line],
                                         slack, ctx.settings.max_titles, ctx.half_cap)
             fits.count[chunk], fits.mask[chunk], fits.dist[chunk] = (
                 found.count, found.mask, found.dist)
@@ -669,11 +377,11 @@ def _votes(rows, starts, ns, pools: _Pools, ctx: _Context, model: str, span: tup
     kmax, out_line, out_fee = ctx.settings.max_titles, [], []
     for n in np.unique(ns):
         pick = np.flatnonzero(ns == n)
-        sizes = _popcount(n)[None, :]
+        sizes = popcount(n)[None, :]
         per_chunk = max(1, _VOTE_ENTRIES >> n)
         for chunk in np.split(pick, np.arange(per_chunk, len(pick), per_chunk)):
             gross = ctx.gross[pools.slot_par[starts[chunk][:, None] + np.arange(n)]]
-            sums = _subset_sums(gross)
+            sums = subset_sums(gross)
             fitting = (sizes >= 2) & (sizes <= kmax)
             vote = _tariff_votes if model == "tariff" else _mdr_votes
             r, fee = vote(sums, sizes, ctx.amount[rows[chunk]], fitting, span)
@@ -702,7 +410,7 @@ def _mdr_votes(sums, sizes, amount, fitting, span):
     high = np.minimum((fee + k) * 10_000 // total, span[1])
     ok = (low <= high) & (high - low <= 20)  # a wider band is too small a sum to say anything
     r, low, high = r[ok], low[ok], high[ok]
-    owner, bp = _expand_ranges(low, high - low + 1)
+    owner, bp = expand_ranges(low, high - low + 1)
     return r[owner], bp
 
 
@@ -835,7 +543,7 @@ def _refine_mdrs(peaks: dict[int, list[int]], weight: np.ndarray, lo: int, voter
     problems = _Problems(voters.line[rows], voters.start[rows], voters.n[rows], none, bps, none,
                          np.zeros(len(rows), np.int64))
     count = _solve(problems, pools, ctx).count
-    fitted = np.bincount(owner, weights=(count > 0) | (count == _TOO_MANY),
+    fitted = np.bincount(owner, weights=(count > 0) | (count == TOO_MANY),
                          minlength=len(candidates))
     best: dict[tuple[int, int], tuple] = {}
     for (b, j, bp), lines_fitted in zip(candidates, fitted, strict=True):
@@ -921,7 +629,7 @@ def _learn_rounding(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context)
                          np.tile(ns, len(ROUNDINGS)), options.tariff[take], options.bp[take],
                          options.product[take], np.repeat(np.arange(len(ROUNDINGS)), per_rule))
     count = _solve(problems, pools, ctx).count
-    fitted = ((count > 0) | (count == _TOO_MANY)).reshape(len(ROUNDINGS), per_rule)
+    fitted = ((count > 0) | (count == TOO_MANY)).reshape(len(ROUNDINGS), per_rule)
     lines_fitted = np.stack([np.bincount(which[rows], weights=f, minlength=len(kinds))
                              for f in fitted])  # (rule, fee)
     rule = {}
@@ -940,7 +648,7 @@ class _Attempts:
     line: np.ndarray
     tier: np.ndarray
     option: np.ndarray
-    fits: _Fits
+    fits: Fits
     capped: np.ndarray  # the pool searched held only the max_pool closest candidates
 
 
@@ -951,7 +659,7 @@ def _search(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context,
     A line's attempts are those of the last tier it was searched in.
     """
     pending = active.copy()
-    parts: list[tuple[np.ndarray, int, _Fits]] = []
+    parts: list[tuple[np.ndarray, int, Fits]] = []
     for tier in (0, 1):
         size = pools.size[tier]
         # The whole pool only when under two candidates name the channel: where parcelas
@@ -971,7 +679,7 @@ def _search(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context,
     last = np.full(len(ln.key), -1)
     np.maximum.at(last, line, tier)
     keep = tier == last[line]
-    fits = _Fits(*(np.concatenate([getattr(f, name) for _, _, f in parts])[keep]
+    fits = Fits(*(np.concatenate([getattr(f, name) for _, _, f in parts])[keep]
                    for name in ("count", "mask", "dist")))
     line, tier = line[keep], tier[keep]
     return _Attempts(line, tier, option[keep], fits,
@@ -1015,9 +723,9 @@ def _propose(has_fee: np.ndarray, attempts: _Attempts) -> tuple[_Proposals, np.n
     capped = np.zeros(n_lines, bool)
     capped[line[attempts.capped]] = True
     outcome[capped & (total == 1)] = 7
-    outcome[line[count == _TOO_MANY]] = 2
-    outcome[line[count == _TOO_LARGE]] = 5
-    outcome[line[count == _NOT_SEARCHED]] = 3
+    outcome[line[count == TOO_MANY]] = 2
+    outcome[line[count == TOO_LARGE]] = 5
+    outcome[line[count == NOT_SEARCHED]] = 3
     larger_only = np.zeros(n_lines, bool)
     larger_only[line[(count > 0) & (attempts.fits.mask == 0)]] = True
     fit = np.flatnonzero((count > 0) & (attempts.fits.mask != 0))
@@ -1160,7 +868,7 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
     ln, pool = _batch_lines(lines), _receivable(parcelas)
     ctx = _Context(settings, pool["open_cents"].to_numpy(np.int64), ln.amount,
                    began + settings.time_budget_s, np.zeros(len(pool), bool))
-    pools = _build_pools(ln, _days(pool["due_on"]), _parcela_hints(pool), settings)
+    pools = _build_pools(ln, _days(pool["due_on"]), parcela_hints(pool), settings)
     tariffs = _learn_tariffs(ln, pools, ctx, known)
     mdrs = _learn_mdrs(ln, pools, ctx, known)
     options = _learn_rounding(ln, pools, _fee_options(ln, tariffs, mdrs), ctx)

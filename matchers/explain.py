@@ -40,8 +40,8 @@ def signal_phrases(pair: Mapping[str, Any]) -> list[str]:
     amount = AMOUNT_LEVELS[int(pair["amount_level"])].replace("_", " ")
     lag = int(pair["lag_days"])
     when = "same day" if lag == 0 else f"{abs(lag)} d {'late' if lag > 0 else 'early'}"
-    phrases = [f"amount {amount} (diff {format_brl(int(pair['amount_diff_cents']))}, "
-               f"{_bits(pair['amount_bits'])})",
+    diff = format_brl(int(pair["amount_diff_cents"]))
+    phrases = [f"amount {amount} (diff {diff}, {_bits(pair['amount_bits'])})",
                f"date {when} ({_bits(pair['date_bits'])})"]
     name_level = NAME_LEVELS[int(pair["name_level"])]
     if name_level == "no_name":

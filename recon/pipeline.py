@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from matchers.candidates import Blocking
 from matchers.arithmetic import LateTerms
+from matchers.candidates import Blocking
 from matchers.decide import Zones
 from matchers.engine import MatchSettings, match_run
 from recon import load

@@ -84,7 +84,7 @@ def test_run_settles_the_clear_matches_with_one_baixa_and_one_patch_each(demo, c
     assert len(detail_reads) == len(EXPECTED_AUTO)
     # the late payment carried its multa as such, not as principal
     [late] = parcelas["Fornecimento de pães - outubro"]["baixas"]
-    assert Decimal(str(late["composicao_valor"]["multa"])) == Decimal("20")
+    assert Decimal(str(late["composicao_valor"]["multa"])) == 20
     # nothing ambiguous was written: three R$ 99,90 plans due that day, two memos naming nobody
     for parcela in parcelas.values():
         if parcela["descricao"] == "Assinatura mensal":

@@ -174,8 +174,8 @@ def test_global_assignment_beats_greedy_and_margins_name_the_rival():
 @pytest.mark.parametrize(("memo", "counterpart"), [
     ("PIX RECEBIDO - JOAO DA SILVA 12/03", "JOAO DA SILVA"),
     ("PIX TRANSF  ANTONIO CO26/01", "ANTONIO CO"),
-    ("Transferência recebida pelo Pix - CLÍNICA SORRISO LTDA - 67.890.123/0001-45 - "
-     "BCO DO BRASIL S.A. (0001) Agência: 1234 Conta: 5678-9", "CLINICA SORRISO"),
+    (("Transferência recebida pelo Pix - CLÍNICA SORRISO LTDA - 67.890.123/0001-45 - "
+      "BCO DO BRASIL S.A. (0001) Agência: 1234 Conta: 5678-9"), "CLINICA SORRISO"),
     ("PIX RECEBIDO - Cp :60701190-MARIA JOSE", "MARIA JOSE"),
 ])
 def test_memo_boilerplate_is_removed(memo, counterpart):
