@@ -113,6 +113,18 @@ def partial_pass_sql(b: Blocking, residue: str) -> str:
         WHERE {_lag_filter(b)} AND l.amt * 100 < p.open * {100 - float(b.band_pct)}"""
 
 
+def aliases_sql() -> str:
+    """Memo counterparts Conta Azul confirmed for a contact: our settled baixas (and, with
+    the review queue, the pairs people approve). Learned, never configured."""
+    return """
+        SELECT DISTINCT l.counterpart, p.contact_id
+        FROM settlements s
+        JOIN statement_lines l USING (line_key)
+        JOIN parcelas p ON p.parcela_id = s.parcela_id AND p.run_id = s.run_id
+        WHERE s.state IN ('confirmed', 'annotated')
+          AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL"""
+
+
 def pair_features_sql() -> str:
     """What scoring needs per distinct pair of `m_pairs`: numbers and codes, no strings."""
     return """
@@ -122,7 +134,9 @@ def pair_features_sql() -> str:
                p.tf_amount, p.tf_amount_others, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
                list_has_any(l.doc_keys, p.keys) AS same_document,
                list_has_any(l.num_keys, p.keys) AS same_number,
-               l.has_document AND p.document IS NOT NULL AS line_has_document
+               l.has_document AND p.document IS NOT NULL AS line_has_document,
+               a.contact_id IS NOT NULL AS known_alias
         FROM (SELECT DISTINCT lid, pid FROM m_pairs) c
         JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)
+        LEFT JOIN m_alias a ON a.counterpart = l.counterpart AND a.contact_id = p.contact_id
         ORDER BY c.lid, c.pid"""

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.arithmetic import LateTerms
-from matchers.model import AMOUNT_LEVELS, NAME_LEVELS, Model
+from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model
 
 AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
 PAIR_KIND = {AMOUNT_LEVELS.index("exact"): "one_to_one",
@@ -60,12 +60,15 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     # the name is unknown, not absent evidence, and a person should look.
     # So is a memo naming someone other than the contact (a relative or a stranger paying):
     # automatic settlement needs the name to agree, or the memo to name nobody.
+    # A CPF/CNPJ or a counterpart confirmed before for this contact vouches for the payer.
     name_level = pairs["name_level"].to_numpy()[chosen]
-    unverifiable = ((pairs["has_counterpart"].to_numpy(bool)[chosen]
-                     & ~pairs["has_name"].to_numpy(bool)[chosen])
-                    | ~np.isin(name_level, [NAME_LEVELS.index("name>=0.97"),
-                                            NAME_LEVELS.index("name>=0.90"),
-                                            NAME_LEVELS.index("no_name")]))
+    vouched = np.isin(pairs["key_level"].to_numpy()[chosen],
+                      [KEY_LEVELS.index("same_document"), KEY_LEVELS.index("known_alias")])
+    unverifiable = ~vouched & (
+        (pairs["has_counterpart"].to_numpy(bool)[chosen]
+         & ~pairs["has_name"].to_numpy(bool)[chosen])
+        | ~np.isin(name_level, [NAME_LEVELS.index("name>=0.97"), NAME_LEVELS.index("name>=0.90"),
+                                NAME_LEVELS.index("no_name")]))
     zone, code = _zones(p, margin, level, zones, unverifiable)
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
     rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)

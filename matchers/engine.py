@@ -24,6 +24,7 @@ from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, runner_up
 from matchers.candidates import (
     Blocking,
+    aliases_sql,
     band_pass_sql,
     exact_pass_sql,
     key_pass_sql,
@@ -144,6 +145,7 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
                   list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'doc:%') AS doc_keys,
                   list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'num:%') AS num_keys
            FROM m_lines_in m JOIN statement_lines l USING (line_key)""")
+    store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
     store.replace_temp("m_parc_in", parcelas.drop(columns=["due_on"]))
     store.execute(
         """CREATE OR REPLACE TEMP TABLE m_parc AS

@@ -28,7 +28,7 @@ AMOUNT_LEVELS = ("exact", "late_fees", "discount", "close", "partial")
 DATE_LEVELS = ("same_day", "1-3_late", "4-7_late", "8-15_late", "16-31_late", "32+_late",
                "1-3_early", "4+_early")
 NAME_LEVELS = ("name>=0.97", "name>=0.90", "name>=0.80", "name>=0.60", "name<0.60", "no_name")
-KEY_LEVELS = ("same_document", "same_number", "other_document", "no_key")
+KEY_LEVELS = ("same_document", "same_number", "known_alias", "other_document", "no_key")
 SIGNALS = {"amount": AMOUNT_LEVELS, "date": DATE_LEVELS, "name": NAME_LEVELS, "key": KEY_LEVELS}
 NULL_LEVELS = {"name": NAME_LEVELS.index("no_name"), "key": KEY_LEVELS.index("no_key")}
 
@@ -37,7 +37,7 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
     "amount": (0.80, 0.07, 0.03, 0.04, 0.06),
     "date": (0.35, 0.30, 0.12, 0.07, 0.04, 0.02, 0.07, 0.03),
     "name": (0.55, 0.15, 0.08, 0.04, 0.05, 0.13),
-    "key": (0.15, 0.05, 0.02, 0.78),
+    "key": (0.15, 0.05, 0.10, 0.02, 0.68),
 }
 # Cuts for the WRatio-or-prefix scorer: the same name (or a bank's cut of it) scores 100,
 # reordered words 95, one character off in a 10-character cut 90; a shared surname alone

@@ -123,8 +123,10 @@ def amount_level(paid: np.ndarray, open_cents: np.ndarray, explained: Explained,
 def key_level(frame: pd.DataFrame) -> np.ndarray:
     same_doc = frame["same_document"].to_numpy(bool)
     same_number = frame["same_number"].to_numpy(bool)
+    alias = frame["known_alias"].to_numpy(bool)
     other_doc = frame["line_has_document"].to_numpy(bool) & ~same_doc
-    return np.select([same_doc, same_number, other_doc], [0, 1, 2],
+    return np.select([same_doc, same_number, alias, other_doc],
+                     [KEY_LEVELS.index(k) for k in KEY_LEVELS[:4]],
                      default=KEY_LEVELS.index("no_key")).astype(np.int8)
 
 
@@ -203,6 +205,12 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
                                          frame["tf_name"].to_numpy(float),
                                          frame["tf_unit"].to_numpy(float)]),
                       np.asarray(model.u["name"])[lv["name"]])
+    # A memo counterpart confirmed before for this contact agrees by chance as often as the
+    # contact's parcelas come up among all of them.
+    key_u = np.where(lv["key"] == KEY_LEVELS.index("known_alias"),
+                     np.maximum(frame["tf_contact"].to_numpy(float),
+                                frame["tf_unit"].to_numpy(float)),
+                     np.asarray(model.u["key"])[lv["key"]])
     # The late/discount arithmetic already used the date: a late payment is late and a
     # discounted one early by construction, so that lateness is no evidence against it.
     date_bits = model.bits("date", lv["date"])
@@ -210,7 +218,7 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
     return {"amount": model.bits("amount", lv["amount"], amount_u),
             "date": date_bits,
             "name": model.bits("name", lv["name"], name_u),
-            "key": model.bits("key", lv["key"])}
+            "key": model.bits("key", lv["key"], key_u)}
 
 
 def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,
@@ -232,7 +240,7 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
             "lag": li["day"].to_numpy() - pj["due"].to_numpy(),
             "cp": li["cp"].to_numpy(), "nm": pj["nm"].to_numpy(),
             "has_counterpart": True, "has_name": True,
-            "same_document": False, "same_number": False,
+            "same_document": False, "same_number": False, "known_alias": False,
             "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
             "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
             "tf_amount_others": 0.0,

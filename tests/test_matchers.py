@@ -219,3 +219,33 @@ def test_early_payment_with_discount_records_the_desconto(tmp_path):
     assert alloc["gross_cents"] - alloc["desconto_cents"] == alloc["amount_cents"]
     assert "desconto R$ 10,00 (2 % of R$ 500,00)" in explain_decision({"reason_code": "auto"}, None,
                                                                       allocation=alloc)
+
+
+@pytest.mark.parametrize("confirmed_before", [True, False])
+def test_a_counterpart_confirmed_before_is_learned_as_the_contacts_alias(tmp_path, confirmed_before):
+    # The memo names a payment processor, not the contact: only history can vouch for it.
+    memo = "PIX RECEBIDO - ACME PAGAMENTOS"
+    beta = dict(contact="Comercial Beta Ltda", contact_id="c-beta")
+    store = Store(tmp_path / "m.duckdb")
+    earlier = [line("L0", 51_000, memo, on=DAY - timedelta(days=30))]
+    store.insert_frame("statement_lines", lines_frame(earlier, "conta-itau", "r0"))
+    store.insert_frame("parcelas", pd.DataFrame([{**parcela("P0", 51_000, **beta), "run_id": "r0"}]))
+    if confirmed_before:
+        store.execute(
+            """INSERT INTO settlements (line_key, parcela_id, run_id, state, tag, amount_cents,
+                   data_pagamento, conta_financeira_id, updated_at)
+               VALUES ('L0', 'P0', 'r0', 'confirmed', 'recon:L0', 51000, ?, 'conta-itau', now())""",
+            [DAY - timedelta(days=30)])
+    store.insert_frame("statement_lines", lines_frame([line("L1", 77_700, memo)], "conta-itau", RUN))
+    store.insert_frame("parcelas", pd.DataFrame([parcela("P1", 77_700, **beta), *filler()]))
+    store.insert_frame("run_lines", pd.DataFrame({"run_id": [RUN], "line_key": ["L1"]}))
+    match_run(store, RUN, MatchSettings())
+    [decision] = store.query("SELECT * FROM decisions WHERE line_key = 'L1'")
+    [pair] = store.query("SELECT key_level FROM candidate_pairs WHERE parcela_id = 'P1'")
+    store.close()
+    assert decision["parcela_id"] == "P1"
+    if confirmed_before:
+        assert pair["key_level"] == 2 and decision["decision"] == "auto"  # known_alias
+    else:
+        assert decision["decision"] == "review"  # the same line, with no history: a person looks
+        assert decision["reason_code"] in ("below_auto", "name_unverifiable")
