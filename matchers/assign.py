@@ -83,7 +83,7 @@ def _solve_exact(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray,
     tie = np.empty(k)
     tie[ranked] = np.arange(k) * TIE_EPSILON
     w = weight[eligible] - tie
-    big = float(w.max()) + 1.0
+    big = w.max().item() + 1.0  # weights in bits, not money
     # Rows: real lines 0..n-1, dummy lines n..n+m-1. Columns: real parcelas 0..m-1,
     # dummy parcelas m..m+n-1.
     rows = np.concatenate([line_ids, np.arange(n), n + np.arange(m), n + parcela_ids])

@@ -78,6 +78,11 @@ def exact_pass_sql(b: Blocking) -> str:
         WHERE {_lag_filter(b)} AND l.btok <> ''"""
 
 
+def _band_bp(b: Blocking) -> int:
+    """The band in basis points: money is compared in integers, never float."""
+    return round(b.band_pct * 100)
+
+
 def _bucket(column: str) -> str:
     return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS INTEGER)"
 
@@ -98,7 +103,7 @@ def band_pass_sql(b: Blocking, residue: str) -> str:
         SELECT l.lid, p.pid, 'band' AS pass
         FROM probes l JOIN parc p ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
         WHERE {_lag_filter(b)} AND l.amt <> p.open
-          AND abs(l.amt - p.open) * 100 <= p.open * {float(b.band_pct)}"""
+          AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"""
 
 
 def partial_pass_sql(b: Blocking, residue: str) -> str:
@@ -110,7 +115,7 @@ def partial_pass_sql(b: Blocking, residue: str) -> str:
                         FROM m_lines WHERE btok <> '' AND lid IN (SELECT lid FROM {residue}))
         SELECT l.lid, p.pid, 'partial' AS pass
         FROM probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin
-        WHERE {_lag_filter(b)} AND l.amt * 100 < p.open * {100 - float(b.band_pct)}"""
+        WHERE {_lag_filter(b)} AND l.amt * 10000 < p.open * {10_000 - _band_bp(b)}"""
 
 
 def aliases_sql() -> str:

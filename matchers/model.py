@@ -94,7 +94,7 @@ def prior_bits(n_lines: int, n_parcelas: int) -> float:
     pairs = max(n_lines, 1) * max(n_parcelas, 1)
     expected = max(1.0, 0.8 * min(n_lines, n_parcelas))
     p = min(expected / pairs, 0.5)
-    return float(np.log2(p / (1 - p)))
+    return np.log2(p / (1 - p)).item()  # log-odds in bits, not money
 
 
 def u_from_sample(levels: Mapping[str, np.ndarray], floor_pairs: int = U_FLOOR_PAIRS

@@ -113,7 +113,7 @@ class Scored:
 
 def amount_level(paid: np.ndarray, open_cents: np.ndarray, explained: Explained,
                  band_pct: float) -> np.ndarray:
-    close = np.abs(paid - open_cents) * 100 <= open_cents * band_pct
+    close = np.abs(paid - open_cents) * 10_000 <= open_cents * round(band_pct * 100)
     level = np.select(
         [paid == open_cents, explained.late, explained.discount, close, paid < open_cents],
         [AMOUNT_LEVELS.index(name) for name in AMOUNT_LEVELS], default=-1)
