@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from matchers.arithmetic import LateTerms, describe_discount, describe_late
-from matchers.model import AMOUNT_LEVELS, DATE_LEVELS, KEY_LEVELS, NAME_LEVELS
+from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS
 from recon.money import format_brl
 
 REASONS = {
@@ -95,4 +95,3 @@ def _split_phrase(allocation: Mapping[str, Any], terms: LateTerms) -> str:
     return ""
 
 
-__all__ = ["DATE_LEVELS", "REASONS", "explain_decision", "signal_phrases"]

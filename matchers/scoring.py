@@ -34,20 +34,6 @@ TOP_NAME_SCORE = 100.0
 MIN_PREFIX = 6  # a memo name this long or longer may be a bank's truncation of the contact's
 
 
-def truncation_aware_similarity(memo_name: str, contact: str, **_: object) -> float:
-    """0-100: WRatio, or, where one name is a bank's cut of the other, the ratio of the
-    shorter against the longer cut to the same length ('ANTONIO CO' vs 'ANTONIO COSTA LIMA'
-    is 100). Measured in benchmarks/name_scorers.py: best separation of the true contact
-    from look-alikes (AUC 0.999); token_set_ratio gave 100 to reordered names."""
-    if not memo_name or not contact:
-        return 0.0
-    score = fuzz.WRatio(memo_name, contact)
-    short, long = sorted((memo_name, contact), key=len)
-    if MIN_PREFIX <= len(short) < len(long):
-        score = max(score, fuzz.ratio(short, long[:len(short)]))
-    return score
-
-
 @dataclass(frozen=True)
 class Vocab:
     """The run's distinct memo counterparts and contact names; pairs refer to them by code,
@@ -62,10 +48,12 @@ class Vocab:
 
 
 def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
-    """truncation_aware_similarity per pair in [0, 1] (NaN where the memo names nobody or the
-    parcela has no contact), computed once per distinct (counterpart, name) pair in two
-    native rapidfuzz passes: WRatio, then ratio of the shorter against the longer cut to
-    its length where one may be a bank's cut of the other."""
+    """Name similarity per pair in [0, 1] (NaN where the memo names nobody or the parcela has
+    no contact): WRatio, or where one name may be a bank's cut of the other, the ratio of the
+    shorter against the longer cut to its length ('ANTONIO CO' vs 'ANTONIO COSTA LIMA' is
+    1.0). Measured in benchmarks/name_scorers.py: the best separation of the true contact
+    from look-alikes (AUC 0.999); token_set_ratio gave 1.0 to reordered names. Computed
+    once per distinct (counterpart, name) pair, in two native rapidfuzz passes."""
     out = np.full(len(cp), np.nan)
     cp_len = np.fromiter((len(x) for x in vocab.counterparts), np.int64, len(vocab.counterparts))
     nm_len = np.fromiter((len(x) for x in vocab.names), np.int64, len(vocab.names))
