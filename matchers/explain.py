@@ -93,5 +93,3 @@ def _split_phrase(allocation: Mapping[str, Any], terms: LateTerms) -> str:
         return (f"{format_brl(int(allocation['gross_cents']))} less fee "
                 f"{format_brl(int(allocation['taxa_cents']))}")
     return ""
-
-
