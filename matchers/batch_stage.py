@@ -16,10 +16,12 @@ from matchers.decide import ALLOCATION_COLUMNS, DECISION_COLUMNS, Outcome
 def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
                     settings: BatchSettings | None = None, known: KnownFees | None = None
                     ) -> Outcome:
-    unmatched = outcome.decisions.loc[outcome.decisions["decision"] == "unmatched", "line_key"]
-    residue = lines[lines["line_key"].isin(unmatched) & (lines["dir"] == 0)]
-    taken = set(outcome.allocations["parcela_id"])
-    pool = parcelas[(parcelas["dir"] == 0) & ~parcelas["parcela_id"].isin(taken)]
+    # Positions, not string membership tests over every line of the run.
+    unmatched = outcome.decisions["decision"].to_numpy() == "unmatched"
+    by_key = pd.Index(outcome.decisions["line_key"])
+    residue = lines[unmatched[by_key.get_indexer(lines["line_key"])] & (lines["dir"] == 0)]
+    taken = parcelas["parcela_id"].isin(outcome.allocations["parcela_id"]).to_numpy()
+    pool = parcelas[(parcelas["dir"] == 0).to_numpy() & ~taken]
     if residue.empty or pool.empty:
         return outcome
     found = find_batches(

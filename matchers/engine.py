@@ -104,7 +104,7 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     if settings.batches:
         outcome = _with_batches(outcome, lines, parcelas)
         clock.lap("batches")
-    store_outcome(store, run_id, lines, parcelas, pairs, outcome)
+    store_outcome(store, run_id, pairs, outcome)
     clock.lap("store")
     stats.decisions = outcome.decisions["decision"].value_counts().to_dict()
     log.info("run %s: %d lines, %d parcelas, %d candidate pairs, %s; %s", run_id, stats.lines,
@@ -375,16 +375,19 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
                      "date_bits", "name_bits", "key_bits", "weight", "probability"]
 
 
-def store_outcome(store: Store, run_id: str, lines: pd.DataFrame, parcelas: pd.DataFrame,
-                  pairs: pd.DataFrame, outcome) -> None:  # type: ignore[no-untyped-def]
-    line_key = lines["line_key"].to_numpy(object)
-    parcela_id = parcelas["parcela_id"].to_numpy(object)
-    candidates = pd.DataFrame({
-        "run_id": run_id, "line_key": line_key[pairs["lid"].to_numpy()],
-        "parcela_id": parcela_id[pairs["pid"].to_numpy()],
+def store_outcome(store: Store, run_id: str, pairs: pd.DataFrame,
+                  outcome) -> None:  # type: ignore[no-untyped-def]
+    # Ids become keys inside DuckDB (a join on the staged tables), not as Python strings.
+    store.replace_temp("m_scored", pd.DataFrame({
+        "lid": pairs["lid"].to_numpy(), "pid": pairs["pid"].to_numpy(),
         "amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
         "lag_days": pairs["lag"].to_numpy(),
-        **{c: pairs[c].to_numpy() for c in CANDIDATE_COLUMNS[4:]}})
-    store.insert_frame("candidate_pairs", candidates)
+        **{c: pairs[c].to_numpy() for c in CANDIDATE_COLUMNS[4:]}}))
+    columns = ", ".join(CANDIDATE_COLUMNS[2:])
+    store.execute(
+        f"""INSERT INTO candidate_pairs (run_id, line_key, parcela_id, {columns})
+            SELECT $run_id, l.line_key, p.parcela_id, {columns}
+            FROM m_scored JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)""",
+        {"run_id": run_id})
     store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
     store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))
