@@ -148,11 +148,13 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
     """One parcela paid by two transfers: two lines, each less than the parcela, the same
     counterpart, adding up to its open amount exactly. Proposed for review as one group,
     each line a partial baixa; never automatic, never the parcela settled by one of them."""
-    partial = pairs[pairs["amount_level"] == AMOUNT_LEVELS.index("partial")]
-    decisions = outcome.decisions.set_index("line_key")
-    free = decisions["decision"].ne("auto")
     line_key = lines["line_key"].to_numpy(object)
-    partial = partial[free.reindex(line_key[partial["lid"].to_numpy()]).to_numpy()]
+    auto = outcome.decisions["decision"].to_numpy() == "auto"
+    auto_by_lid = auto[pd.Index(outcome.decisions["line_key"]).get_indexer(line_key)]
+    lid = pairs["lid"].to_numpy()
+    keep = (pairs["amount_level"].to_numpy() == AMOUNT_LEVELS.index("partial")) & ~auto_by_lid[lid]
+    partial = pairs.loc[keep, ["lid", "pid", "amt", "open", "cp", "has_counterpart", "weight",
+                               "probability"]]
     if partial.empty:
         return outcome
     both = partial.merge(partial, on="pid", suffixes=("_a", "_b"))
