@@ -8,7 +8,7 @@ list of its contributions, and the report can show which signal carried it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ EXPLAINED_CHANCES = 27
 EM_ROUNDS = 2
 EM_PSEUDOCOUNT = 50.0  # the priors' weight, in pairs, while m is re-estimated from the run
 TOP_NAME_SCORE = 100.0
+START_CHARS = 3
 MIN_PREFIX = 6  # a memo name this long or longer may be a bank's truncation of the contact's
 
 
@@ -41,10 +42,20 @@ class Vocab:
 
     counterparts: np.ndarray  # object
     names: np.ndarray  # object
+    _starts: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, counterparts: np.ndarray, names: np.ndarray) -> Vocab:
         return cls(np.asarray(counterparts, object), np.asarray(names, object))
+
+    def starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of each string's first START_CHARS characters, comparable across sides."""
+        if self._starts is None:
+            heads = pd.Series(np.concatenate([self.counterparts, self.names])).str[:START_CHARS]
+            codes = pd.factorize(heads)[0]
+            object.__setattr__(self, "_starts", (codes[:len(self.counterparts)],
+                                                 codes[len(self.counterparts):]))
+        return self._starts
 
 
 def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
@@ -70,8 +81,11 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
                                        workers=-1), float)
     la, lb = cp_len[unique // width], nm_len[unique % width]
     short_len = np.minimum(la, lb)
-    # The cut comparison can only raise a score: skip pairs already at the top level.
-    cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb) & (scores < TOP_NAME_SCORE))
+    # The cut comparison can only raise a score: skip pairs already at the top level, and
+    # pairs whose names start differently (a bank's cut keeps the start of the name).
+    same_start = vocab.starts()[0][unique // width] == vocab.starts()[1][unique % width]
+    cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb) & (scores < TOP_NAME_SCORE)
+                         & same_start)
     if len(cut):
         a_is_short = la[cut] < lb[cut]
         shorts = np.where(a_is_short, a[cut], b[cut])
