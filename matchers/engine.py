@@ -258,12 +258,16 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
     return {s: frame[f"{s}_level"].to_numpy(np.int8) for s in ("amount", "date", "name", "key")}
 
 
+SCORING_INPUTS = ["nm", "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density",
+                  "tf_name", "same_token", "same_document", "same_number", "line_has_document",
+                  "known_alias"]
 EMPTY_PAIRS = {
     "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
     "cp": np.int64, "nm": np.int64, "contact": np.int64, "has_counterpart": bool,
     "has_name": bool, "name_sim": float,
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
+    "u_amount": float, "u_name": float, "u_key": float,
     "weight": float, "probability": float, "multa": np.int64, "juros": np.int64,
     "desconto": np.int64, "days_late": np.int64}
 
@@ -319,7 +323,8 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
             dtype=np.int8), weight=pd.Series(dtype=float))
     scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
     clock.lap(f"{stage}_score")
-    return _with_explained(scored)
+    # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
+    return _with_explained(scored).drop(columns=SCORING_INPUTS)
 
 
 def _with_some_evidence(frame: pd.DataFrame, terms: LateTerms) -> pd.DataFrame:

@@ -147,9 +147,13 @@ def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
 def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
           vocab: Vocab) -> Scored:
     lv, explained, similarity = levels(frame, terms, band_pct, vocab)
-    bits = weights(frame, lv, model)
+    u = u_overrides(frame, lv, model)
+    bits = weights(lv, u, model)
     total = model.prior_bits + sum(bits.values())
-    # Columns set in place: assign() would copy the whole frame of pairs each time.
+    # Columns set in place: assign() would copy the whole frame of pairs each time. The u of
+    # each pair is kept: it does not change while EM re-estimates m.
+    for signal, values in u.items():
+        frame[f"u_{signal}"] = values
     frame["name_sim"] = similarity
     for signal in lv:
         frame[f"{signal}_level"] = lv[signal]
@@ -161,7 +165,7 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
 def rescore(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     """Bits, weight and probability again from the stored levels, under another model."""
     lv = {s: frame[f"{s}_level"].to_numpy() for s in ("amount", "date", "name", "key")}
-    bits = weights(frame, lv, model)
+    bits = weights(lv, {s: frame[f"u_{s}"].to_numpy() for s in U_OVERRIDDEN}, model)
     total = model.prior_bits + sum(bits.values())
     for signal in bits:
         frame[f"{signal}_bits"] = bits[signal]
@@ -185,14 +189,23 @@ def em_m(frame: pd.DataFrame, model: Model) -> Model:
     return replace(model, m=m, notes=(*model.notes, f"m by EM over {len(frame)} pairs"))
 
 
-def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
-            ) -> dict[str, np.ndarray]:
-    """log2(m/u) per signal; exact amounts and strong names use term-frequency u."""
+U_OVERRIDDEN = ("amount", "name", "key")
+
+
+def _explained(amount_level: np.ndarray) -> np.ndarray:
+    return np.isin(amount_level, [AMOUNT_LEVELS.index("late_fees"),
+                                  AMOUNT_LEVELS.index("discount")])
+
+
+def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
+                ) -> dict[str, np.ndarray]:
+    """Per pair u for the signals whose chance agreement depends on the value: exact amounts
+    and strong names by term frequency, explained amounts by centavo density, aliases by
+    the contact's share."""
     exact = lv["amount"] == AMOUNT_LEVELS.index("exact")
     # An amount the arithmetic explains to the centavo is about as rare, by chance, as an
     # exact one: a few centavos of slack over the spread of amounts.
-    explained = np.isin(lv["amount"], [AMOUNT_LEVELS.index("late_fees"),
-                                       AMOUNT_LEVELS.index("discount")])
+    explained = _explained(lv["amount"])
     strong_name = lv["name"] <= 1
     amount_u = np.select([exact & strong_name, exact, explained],
                          [frame["tf_amount_others"].to_numpy(float),
@@ -213,14 +226,20 @@ def weights(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
                      np.maximum(frame["tf_contact"].to_numpy(float),
                                 frame["tf_unit"].to_numpy(float)),
                      np.asarray(model.u["key"])[lv["key"]])
+    return {"amount": amount_u, "name": name_u, "key": key_u}
+
+
+def weights(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
+            ) -> dict[str, np.ndarray]:
+    """log2(m/u) per signal, with the per-pair u of u_overrides."""
     # The late/discount arithmetic already used the date: a late payment is late and a
     # discounted one early by construction, so that lateness is no evidence against it.
     date_bits = model.bits("date", lv["date"])
-    date_bits = np.where(explained, np.maximum(date_bits, 0.0), date_bits)
-    return {"amount": model.bits("amount", lv["amount"], amount_u),
+    date_bits = np.where(_explained(lv["amount"]), np.maximum(date_bits, 0.0), date_bits)
+    return {"amount": model.bits("amount", lv["amount"], u["amount"]),
             "date": date_bits,
-            "name": model.bits("name", lv["name"], name_u),
-            "key": model.bits("key", lv["key"], key_u)}
+            "name": model.bits("name", lv["name"], u["name"]),
+            "key": model.bits("key", lv["key"], u["key"])}
 
 
 def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,
