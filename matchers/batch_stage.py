@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.batches import BatchSettings, KnownFees, find_batches
-from matchers.decide import ALLOCATION_COLUMNS, DECISION_COLUMNS, Outcome
+from matchers.decide import Outcome, decision_frame
 
 
 def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -35,22 +35,15 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
         settings or BatchSettings(), known or KnownFees())
     if found.allocations.empty:
         return outcome
-    groups = found.groups.set_index("line_key")
-    decided = pd.DataFrame({
-        "line_key": groups.index, "parcela_id": None, "decision": "review",
-        "kind": groups["kind"].to_numpy(), "score": np.nan, "runner_up_score": np.nan,
-        "margin_bits": None, "rival_line_key": None, "rival_parcela_id": None,
-        "reason_code": np.where(groups["alternatives"].to_numpy() > 0, "batch_ambiguous",
-                                "batch"),
-        "detail": groups["explanation"].to_numpy(object)})[DECISION_COLUMNS]
+    groups = found.groups
     first = found.allocations.groupby("line_key")["parcela_id"].first()
-    decided["parcela_id"] = decided["line_key"].map(first)
+    decided = decision_frame(
+        groups["line_key"].to_numpy(object), "review",
+        np.where(groups["alternatives"].to_numpy() > 0, "batch_ambiguous", "batch"),
+        parcela_id=groups["line_key"].map(first).to_numpy(object),
+        kind=groups["kind"].to_numpy(), detail=groups["explanation"].to_numpy(object))
     a = found.allocations
-    allocations = pd.DataFrame({
+    return outcome.replacing(decided, pd.DataFrame({
         "line_key": a["line_key"], "parcela_id": a["parcela_id"], "kind": a["kind"],
         "amount_cents": a["net_cents"], "gross_cents": a["gross_cents"], "multa_cents": 0,
-        "juros_cents": 0, "desconto_cents": 0, "taxa_cents": a["fee_cents"], "days_late": 0})
-    kept = outcome.decisions[~outcome.decisions["line_key"].isin(decided["line_key"])]
-    return Outcome(
-        pd.concat([kept, decided], ignore_index=True).sort_values("line_key", ignore_index=True),
-        pd.concat([outcome.allocations, allocations[ALLOCATION_COLUMNS]], ignore_index=True))
+        "juros_cents": 0, "desconto_cents": 0, "taxa_cents": a["fee_cents"], "days_late": 0}))

@@ -45,6 +45,24 @@ class Outcome:
     decisions: pd.DataFrame  # DECISION_COLUMNS, one row per line
     allocations: pd.DataFrame  # ALLOCATION_COLUMNS, one row per (line, parcela) proposed
 
+    def replacing(self, decisions: pd.DataFrame, allocations: pd.DataFrame) -> Outcome:
+        """These lines decided anew (a later pass found them a split or a batch)."""
+        lines = decisions["line_key"]
+        kept = self.decisions[~self.decisions["line_key"].isin(lines)]
+        kept_allocations = self.allocations[~self.allocations["line_key"].isin(lines)]
+        return Outcome(
+            pd.concat([kept, decisions], ignore_index=True).sort_values("line_key",
+                                                                        ignore_index=True),
+            pd.concat([kept_allocations, allocations[ALLOCATION_COLUMNS]], ignore_index=True))
+
+
+def decision_frame(line_key, decision, reason_code, **columns) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Decision rows with every column; columns not given are empty."""
+    empty = {"score": np.nan, "runner_up_score": np.nan}
+    data = {c: columns.get(c, empty.get(c)) for c in DECISION_COLUMNS}
+    data.update(line_key=np.asarray(line_key, object), decision=decision, reason_code=reason_code)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(data["line_key"])))[DECISION_COLUMNS]
+
 
 def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
            chosen: np.ndarray, best_other: np.ndarray, rival: np.ndarray, zones: Zones,
@@ -73,18 +91,16 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
     rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)
     rival_parcela = np.where(rival >= 0, parcela_id[pid[np.maximum(rival, 0)]], None)
-    decided = pd.DataFrame({
-        "line_key": line_key[lid[chosen]], "parcela_id": parcela_id[pid[chosen]],
-        "decision": zone, "kind": [PAIR_KIND[int(v)] for v in level], "score": p,
-        "runner_up_score": rival_prob, "margin_bits": np.where(np.isfinite(margin), margin, None),
-        "rival_line_key": np.where(rival_line == line_key[lid[chosen]], None, rival_line),
-        "rival_parcela_id": np.where(rival_parcela == parcela_id[pid[chosen]], None,
-                                     rival_parcela),
-        "reason_code": code, "detail": None})
+    decided = decision_frame(
+        line_key[lid[chosen]], zone, code, parcela_id=parcela_id[pid[chosen]],
+        kind=[PAIR_KIND[int(v)] for v in level], score=p, runner_up_score=rival_prob,
+        margin_bits=np.where(np.isfinite(margin), margin, None),
+        rival_line_key=np.where(rival_line == line_key[lid[chosen]], None, rival_line),
+        rival_parcela_id=np.where(rival_parcela == parcela_id[pid[chosen]], None, rival_parcela))
     decided.loc[zone == "unmatched", ["parcela_id", "kind"]] = None
     undecided = np.setdiff1d(np.arange(len(lines)), lid[chosen])
     rest = _undecided(undecided, lid, pid, weight, line_key, parcela_id)
-    decisions = pd.concat([decided, rest], ignore_index=True)[DECISION_COLUMNS]
+    decisions = pd.concat([decided, rest], ignore_index=True)
     allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id)
     return Outcome(decisions.sort_values("line_key", ignore_index=True), allocations)
 
@@ -99,15 +115,11 @@ def _undecided(undecided: np.ndarray, lid: np.ndarray, pid: np.ndarray, weight: 
     has_pairs = best.notna().to_numpy()
     best_pair = best.fillna(0).astype(int).to_numpy()
     positive = has_pairs & (weight[best_pair] > 0) if len(weight) else has_pairs
-    return pd.DataFrame({
-        "line_key": line_key[undecided], "parcela_id": None, "decision": "unmatched",
-        "kind": None, "score": np.nan, "runner_up_score": np.nan, "margin_bits": None,
-        "rival_line_key": None,
-        "rival_parcela_id": np.where(has_pairs, parcela_id[pid[best_pair]] if len(pid) else None,
-                                     None),
-        "reason_code": np.select([positive, has_pairs], ["candidates_taken", "below_review"],
-                                 "no_candidate"),
-        "detail": None})
+    return decision_frame(
+        line_key[undecided], "unmatched",
+        np.select([positive, has_pairs], ["candidates_taken", "below_review"], "no_candidate"),
+        rival_parcela_id=np.where(has_pairs, parcela_id[pid[best_pair]] if len(pid) else None,
+                                  None))
 
 
 def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,
@@ -180,14 +192,11 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
         holder[parcela_id[pair.pid]] = line_key[pair.lid_a]
         for lid, amt, p in ((pair.lid_a, pair.amt_a, pair.probability_a),
                             (pair.lid_b, pair.amt_b, pair.probability_b)):
-            rows.append((line_key[lid], parcela_id[pair.pid], "review", "split", p,
-                         None, None, None, None, "split_payment", None))
+            rows.append((line_key[lid], parcela_id[pair.pid], p))
             allocations.append((line_key[lid], parcela_id[pair.pid], "split", amt, amt,
                                 0, 0, 0, 0, 0))
-    split = pd.DataFrame(rows, columns=DECISION_COLUMNS)
-    kept = outcome.decisions[~outcome.decisions["line_key"].isin(split["line_key"])]
-    kept_alloc = outcome.allocations[~outcome.allocations["line_key"].isin(split["line_key"])]
-    return Outcome(
-        pd.concat([kept, split], ignore_index=True).sort_values("line_key", ignore_index=True),
-        pd.concat([kept_alloc, pd.DataFrame(allocations, columns=ALLOCATION_COLUMNS)],
-                  ignore_index=True))
+    keys, parcela_ids, scores = (list(column) for column in zip(*rows, strict=True)) if rows \
+        else ([], [], [])
+    split = decision_frame(keys, "review", "split_payment", parcela_id=parcela_ids, kind="split",
+                           score=scores)
+    return outcome.replacing(split, pd.DataFrame(allocations, columns=ALLOCATION_COLUMNS))

@@ -22,6 +22,7 @@ import pandas as pd
 
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, runner_up
+from matchers.batch_stage import batch_decisions
 from matchers.candidates import (
     Blocking,
     aliases_sql,
@@ -102,7 +103,7 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     outcome = splits(outcome, lines, parcelas, pairs)
     clock.lap("decide")
     if settings.batches:
-        outcome = _with_batches(outcome, lines, parcelas)
+        outcome = batch_decisions(outcome, lines, parcelas)
         clock.lap("batches")
     store_outcome(store, run_id, pairs, outcome)
     clock.lap("store")
@@ -242,6 +243,7 @@ def build_model(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     sample = sample_u_levels(lines, parcelas, settings.terms, settings.blocking.band_pct,
                              U_SAMPLE_PAIRS, vocab)
     m, history = m_from_history(confirmed_levels(store))
+    log.debug("m from the priors and %d confirmed matches", history)
     return Model(m=m, u=u_from_sample(sample), history=history,
                  prior_bits=prior_bits(len(lines), len(parcelas)))
 
@@ -363,14 +365,6 @@ def other_period(pairs: pd.DataFrame) -> np.ndarray:
         nearest = distance.groupby(keys, dropna=False).transform("min")
         flagged |= (known & (distance >= nearest + SERIES_GAP_DAYS)).to_numpy()
     return flagged
-
-
-# -- 4. many-to-one -----------------------------------------------------------------------
-
-def _with_batches(outcome, lines: pd.DataFrame, parcelas: pd.DataFrame):  # type: ignore[no-untyped-def]
-    from matchers.batch_stage import batch_decisions
-
-    return batch_decisions(outcome, lines, parcelas)
 
 
 # -- 5. storing ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ probability 2^W / (1 + 2^W). This is the model Splink uses; here it runs on nump
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,6 @@ class Model:
     u: Mapping[str, np.ndarray]
     prior_bits: float
     history: int = 0  # confirmed matches that shaped m
-    notes: tuple[str, ...] = field(default=())
 
     def bits(self, signal: str, levels: np.ndarray, u_override: np.ndarray | None = None
              ) -> np.ndarray:

@@ -186,7 +186,7 @@ def em_m(frame: pd.DataFrame, model: Model) -> Model:
         m[signal] = np.maximum(
             (counts + EM_PSEUDOCOUNT * np.asarray(prior)) / (p[valid].sum() + EM_PSEUDOCOUNT),
             1e-4)
-    return replace(model, m=m, notes=(*model.notes, f"m by EM over {len(frame)} pairs"))
+    return replace(model, m=m)
 
 
 U_OVERRIDDEN = ("amount", "name", "key")
