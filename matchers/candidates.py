@@ -119,15 +119,32 @@ def partial_pass_sql(b: Blocking, residue: str) -> str:
 
 
 def aliases_sql() -> str:
-    """Memo counterparts Conta Azul confirmed for a contact: our settled baixas (and, with
-    the review queue, the pairs people approve). Learned, never configured."""
+    """Memo counterparts confirmed for a contact: our settled baixas and the pairs people
+    approved in the review queue. Learned, never configured."""
     return """
         SELECT DISTINCT l.counterpart, p.contact_id
         FROM settlements s
         JOIN statement_lines l USING (line_key)
         JOIN parcelas p ON p.parcela_id = s.parcela_id AND p.run_id = s.run_id
         WHERE s.state IN ('confirmed', 'annotated')
+          AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL
+        UNION
+        SELECT l.counterpart, p.contact_id
+        FROM review_verdicts v
+        JOIN statement_lines l USING (line_key)
+        JOIN parcelas p ON p.parcela_id = v.parcela_id AND p.run_id = v.run_id
+        WHERE v.verdict = 'approve'
           AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL"""
+
+
+def rejected_pairs_sql() -> str:
+    """Pairs of this run a person rejected (their latest verdict): never proposed again."""
+    return """
+        SELECT l.lid, p.pid
+        FROM (SELECT line_key, parcela_id, arg_max(verdict, decided_at) AS verdict
+              FROM review_verdicts GROUP BY line_key, parcela_id) v
+        JOIN m_lines l USING (line_key) JOIN m_parc p USING (parcela_id)
+        WHERE v.verdict = 'reject'"""
 
 
 def pair_features_sql() -> str:

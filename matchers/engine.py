@@ -31,6 +31,7 @@ from matchers.candidates import (
     key_pass_sql,
     pair_features_sql,
     partial_pass_sql,
+    rejected_pairs_sql,
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
@@ -155,6 +156,7 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
                                  lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
                   || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
            FROM m_parc_in""")
+    store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
 
 
@@ -311,6 +313,8 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
                  clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
+    store.execute("DELETE FROM m_pairs USING m_rejected "
+                  "WHERE m_pairs.lid = m_rejected.lid AND m_pairs.pid = m_rejected.pid")
     clock.lap(f"{stage}_block")
     if exclude is not None and not exclude.empty:
         store.replace_temp("m_seen", exclude)

@@ -28,6 +28,8 @@ REASONS = {
     "split_payment": "two transfers from the same payer add up to the parcela",
     "batch": "several parcelas add up to this credit net of fees",
     "batch_ambiguous": "several sets of parcelas add up to this credit: pick the right one",
+    "policy": "a clear match, held back by a policy in the config",
+    "rejected_before": "a person rejected this proposal before",
 }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recon.errors import ConfigError
+from recon.policy import Policy, parse_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class Config:
     source: str = "defaults"
     secret_from_env: str | None = field(default=None, repr=False)  # never shown in a repr
     csv_layout_tables: Mapping[str, Any] = field(default_factory=dict)  # [statements.csv_layouts.X]
+    policy: Policy = field(default_factory=Policy)  # [policy]: what may settle without a person
 
     def get(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -156,7 +158,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     accounts = tuple(_account(entry, source) for entry in document.get("accounts", []))
     tables = document.get("statements", {}).get("csv_layouts", {})
     return Config(values=values, accounts=accounts, base_dir=base_dir, source=source,
-                  csv_layout_tables=tables,
+                  csv_layout_tables=tables, policy=parse_policy(document.get("policy", {}), source),
                   secret_from_env=env.get("RECON_CONTAAZUL_CLIENT_SECRET") or None)
 
 
@@ -193,8 +195,8 @@ def _coerce(setting: Setting, raw: Any, where: str) -> Any:
 def _check_unknown_keys(document: dict[str, Any], source: str) -> None:
     known = {(s.section, s.key) for s in SETTINGS}
     for section, body in document.items():
-        if section == "accounts":
-            continue
+        if section in ("accounts", "policy"):
+            continue  # checked by their own parsers
         if not isinstance(body, dict):
             raise ConfigError("expected a [section] table", key=section, source=source)
         for key in body:

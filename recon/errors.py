@@ -13,6 +13,8 @@ Secrets never enter a message: URLs are sanitized and headers are not kept.
     + ContaAzulConflict    409: the parcela's `versao` moved
     + ContaAzulTransportError  no answer at all (connection refused, timeout)
   + StoreError             the DuckDB store cannot be opened or written
+  + LockHeld               another recon process works on the same company now
+  + ReviewError            a review, approval or undo that cannot be done as asked
 """
 
 from __future__ import annotations
@@ -99,3 +101,11 @@ class ContaAzulTransportError(ContaAzulError):
 
 class StoreError(ReconError):
     """The DuckDB store cannot be opened or written."""
+
+
+class LockHeld(ReconError):
+    """Another recon process holds the company's lock (the message says which)."""
+
+
+class ReviewError(ReconError):
+    """A review item, approval, rejection or undo that cannot be done as asked (and why)."""

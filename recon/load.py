@@ -28,12 +28,12 @@ def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> p
 def parcelas_frame(parcelas: Iterable[Parcela], run_id: str) -> pd.DataFrame:
     rows = [
         (run_id, p.id, p.kind.value, p.descricao, p.due_on, p.status.value, p.total_cents,
-         p.paid_cents, p.open_cents, p.contact_id, p.contact_name)
+         p.paid_cents, p.open_cents, p.contact_id, p.contact_name, "; ".join(p.categorias))
         for p in parcelas
     ]
     return pd.DataFrame(rows, columns=[
         "run_id", "parcela_id", "kind", "descricao", "due_on", "status", "total_cents",
-        "paid_cents", "open_cents", "contact_id", "contact_name"])
+        "paid_cents", "open_cents", "contact_id", "contact_name", "categorias"])
 
 
 def contas_frame(contas: Iterable[ContaFinanceira], run_id: str) -> pd.DataFrame:

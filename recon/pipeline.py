@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +37,19 @@ from recon.records import (
     ParcelaKind,
     Pessoa,
 )
-from recon.settle import SettleOptions, apply_plan, plan_auto_settlements, resolve_pending
+from recon.lock import company_lock
+from recon.policy import hold_back
+from recon.review import lines_to_reconsider, sync_queue, withdraw_rejected
+from recon.settle import (
+    PlannedBaixa,
+    SettleOptions,
+    apply_plan,
+    plan_approved_settlements,
+    plan_auto_settlements,
+    planned,
+    resolve_pending,
+    write_plan,
+)
 from recon.sources.inbox import SourceOptions, read_inbox, source_options
 from recon.store import Store
 from recon.summary import run_counts
@@ -46,6 +60,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_EXCEPTIONS = 3
+EXIT_LOCKED = 4
 
 # Conta Azul's clock and ours may differ a little; look back a bit further than the pull.
 PULL_CLOCK_SKEW = timedelta(minutes=5)
@@ -131,32 +146,87 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
     from reports.build import write_reports  # reports depend on the store, not the reverse
 
     result = RunResult(run_id=new_run_id(), window=window, dry_run=dry_run)
-    with Store(config.path("store.path")) as store:
-        _start_run(store, result)
+    async with operation(config, result, "run") as store:
+        async with build_client(config) as client:
+            options = SettleOptions(
+                annotate=config.get("settle.annotate_parcela"),
+                concurrency=config.get("contaazul.max_concurrency"),
+                pulled_since=datetime.now(tz=SAO_PAULO) - PULL_CLOCK_SKEW,
+                due_window=due_window(config, result.window))
+            await _pull_and_load(store, client, config, result)
+            if not dry_run:
+                # What earlier runs and people decided comes first, and holds its lines.
+                await resolve_pending(store, client, annotate_confirmed=options.annotate)
+                write_plan(store, plan_approved_settlements(store, result.run_id))
+            _select_run_lines(store, result)
+            match_run(store, result.run_id, match_settings(config))
+            withdraw_rejected(store, result.run_id)
+            hold_back(store, result.run_id, config.policy)
+            sync_queue(store, result.run_id)
+            if not dry_run:
+                write_plan(store, plan_auto_settlements(store, result.run_id))
+                await apply_planned(store, client, options, result.run_id)
+        result.counts.update(run_counts(store, result.run_id))
+        result.report_path, result.csv_path = write_reports(
+            store, result.run_id, config.path("report.dir"))
+    return result
+
+
+async def apply_planned(store: Store, client: ContaAzulClient, options: SettleOptions,
+                        run_id: str | None = None) -> None:
+    """Apply every planned baixa. Only this run's automatic ones were matched against this
+    run's pull; the rest (earlier runs' leftovers, approvals) read their parcela first."""
+    plans = planned(store)
+    is_fresh = [p.run_id == run_id and p.source == "auto" for p in plans]
+    fresh: list[PlannedBaixa] = [p for p, new in zip(plans, is_fresh, strict=True) if new]
+    others = [p for p, new in zip(plans, is_fresh, strict=True) if not new]
+    await apply_plan(store, client, others, replace(options, pulled_since=None))
+    await apply_plan(store, client, fresh, options)
+
+
+@asynccontextmanager
+async def operation(config: Config, result: RunResult, command: str) -> AsyncIterator[Store]:
+    """The company's lock and store for one command, recorded in `runs` from start to end:
+    the runs table must never say `running` for a dead run."""
+    with company_lock(config.path("store.path"), f"recon {command}"), \
+            Store(config.path("store.path")) as store:
+        _start_run(store, result, command)
         try:
-            async with build_client(config) as client:
-                options = SettleOptions(
-                    annotate=config.get("settle.annotate_parcela"),
-                    concurrency=config.get("contaazul.max_concurrency"),
-                    pulled_since=datetime.now(tz=SAO_PAULO) - PULL_CLOCK_SKEW,
-                    due_window=due_window(config, result.window))
-                await _pull_and_load(store, client, config, result)
-                if not dry_run:
-                    await resolve_pending(store, client, annotate_confirmed=options.annotate)
-                _select_run_lines(store, result)
-                match_run(store, result.run_id, match_settings(config))
-                plans = plan_auto_settlements(store, result.run_id)
-                if not dry_run:
-                    await apply_plan(store, client, plans, options)
-            result.counts.update(run_counts(store, result.run_id))
-            result.report_path, result.csv_path = write_reports(
-                store, result.run_id, config.path("report.dir"))
-        except Exception as exc:  # the runs table must never say `running` for a dead run
+            yield store
+        except Exception as exc:
             _finish_run(store, result, status="failed", exit_code=EXIT_FAILED,
                         error=str(exc) if isinstance(exc, ReconError) else repr(exc))
             raise
         _finish_run(store, result, status="succeeded", exit_code=result.exit_code)
+
+
+def settle_options(config: Config) -> SettleOptions:
+    """For work outside a run's pull (resume, approve --apply): every parcela is read first."""
+    return SettleOptions(annotate=config.get("settle.annotate_parcela"),
+                         concurrency=config.get("contaazul.max_concurrency"))
+
+
+async def resume_async(config: Config, command: str = "resume") -> RunResult:
+    """Finish what killed runs left (sent, unknown, planned) and settle approved items, with
+    no pull and no matching."""
+    today = datetime.now(tz=SAO_PAULO).date()
+    result = RunResult(run_id=new_run_id(), window=RunWindow(today, today), dry_run=False)
+    async with operation(config, result, command) as store, build_client(config) as client:
+        options = settle_options(config)
+        await resolve_pending(store, client, annotate_confirmed=options.annotate)
+        write_plan(store, plan_approved_settlements(store, result.run_id))
+        await apply_planned(store, client, options)
+        result.counts.update(_operation_counts(store, result.run_id))
     return result
+
+
+def _operation_counts(store: Store, run_id: str) -> dict[str, int]:
+    rows = store.query(
+        """SELECT count(*) FILTER (WHERE state IN ('confirmed', 'annotated')) AS settled,
+                  count(*) FILTER (WHERE state IN ('sent', 'unknown', 'intent', 'failed',
+                                                   'skipped')) AS write_errors
+           FROM settlements WHERE run_id = ?""", [run_id])
+    return {key: int(value or 0) for key, value in rows[0].items()}
 
 
 def statement_options(config: Config) -> SourceOptions:
@@ -201,23 +271,24 @@ def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas
 
 
 def _select_run_lines(store: Store, result: RunResult) -> None:
-    """This run matches every unsettled line of the window, whichever file brought it."""
+    """This run matches every unsettled line of the window, whichever file brought it, and
+    the lines a person rejected a proposal for since (with the rejected parcela out)."""
     store.execute(
         f"""INSERT INTO run_lines
            SELECT ?, line_key FROM statement_lines
-           WHERE posted_on BETWEEN ? AND ?
+           WHERE (posted_on BETWEEN ? AND ? OR line_key IN (SELECT unnest(?::VARCHAR[])))
              AND line_key NOT IN (
                  SELECT line_key FROM settlements WHERE state IN {LEDGER_HOLDS!r})""",
-        [result.run_id, result.window.start, result.window.end],
+        [result.run_id, result.window.start, result.window.end, lines_to_reconsider(store)],
     )
 
 
-def _start_run(store: Store, result: RunResult) -> None:
+def _start_run(store: Store, result: RunResult, command: str = "run") -> None:
     store.execute(
-        "INSERT INTO runs (run_id, started_at, window_from, window_to, dry_run, status) "
-        "VALUES (?, ?, ?, ?, ?, 'running')",
+        "INSERT INTO runs (run_id, started_at, window_from, window_to, dry_run, status, command) "
+        "VALUES (?, ?, ?, ?, ?, 'running', ?)",
         [result.run_id, datetime.now(tz=SAO_PAULO), result.window.start, result.window.end,
-         result.dry_run],
+         result.dry_run, command],
     )
 
 

@@ -11,13 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-# States of a row of the write-ahead ledger (the `settlements` table).
+# States of a row of the write-ahead ledger (the `settlements` table):
+#   intent -> sent -> confirmed -> annotated      the happy path, each committed in turn
+#   sent -> unknown                               the POST's outcome is not known (504, kill)
+#   sent|unknown -> confirmed | abandoned         decided by looking for our tag
+#   intent -> skipped | failed                    the parcela changed, or Conta Azul refused
+#   confirmed|annotated -> undoing -> undone      `recon undo`
+LEDGER_PLANNED = ("intent",)  # planned, nothing sent yet: safe to send
 LEDGER_SETTLED = ("confirmed", "annotated")  # a baixa of ours exists in Conta Azul
-LEDGER_UNRESOLVED = ("intent", "unknown")  # a baixa of ours may exist: find out before anything
+LEDGER_UNRESOLVED = ("sent", "unknown")  # a baixa of ours may exist: find out before anything
 # A line or parcela with a row in one of these states is never matched again: either it is
-# settled, or whether it is cannot yet be told, or a person settled it meanwhile (skipped).
-LEDGER_HOLDS = (*LEDGER_SETTLED, *LEDGER_UNRESOLVED, "skipped")
-
+# planned or settled, or whether it is cannot yet be told, or a person settled it meanwhile
+# (skipped), or an undo is half done.
+LEDGER_HOLDS = (*LEDGER_PLANNED, *LEDGER_SETTLED, *LEDGER_UNRESOLVED, "skipped", "undoing")
 
 class Direction(StrEnum):
     CREDIT = "credit"  # money in: matches contas a receber
@@ -155,6 +161,7 @@ class Parcela:
     contact_id: str | None
     contact_name: str | None
     changed_at: datetime | None = None
+    categorias: tuple[str, ...] = ()  # category names, for the never-auto policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""Write-back: a baixa per confirmed match, then a PATCH recording it, exactly once.
+"""Write-back: plan, then apply; a baixa per confirmed match and a PATCH recording it, exactly once.
 
-Conta Azul has no idempotency key, so every write goes through a ledger row
-committed before the HTTP call (`intent`) and after it (`confirmed`, then
-`annotated`). Each baixa carries our tag in `observacao` and `nsu`; a write
-whose outcome is unknown (timeout, 5xx, a crash) is resolved by reading the
-parcela's baixas for that tag before anything is sent again.
+A run first writes its whole plan to the ledger (`settlements`, one `intent` row per baixa
+with its composition), then applies it. Conta Azul has no idempotency key, so each write is
+committed before the HTTP call (`sent`) and after it (`confirmed` with the baixa id and the
+new versao, then `annotated`). Each baixa carries our tag in `observacao` and `nsu`; a write
+whose outcome is unknown (timeout, 5xx, a kill) is resolved by reading the parcela's baixas
+for that tag before anything is sent again. Every move is also an `events` row (the audit).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from recon.contaazul.client import ContaAzulClient
 from recon.dates import SAO_PAULO
 from recon.errors import ContaAzulConflict, ContaAzulError, ContaAzulTransportError
 from recon.money import format_brl, from_cents
-from recon.records import LEDGER_UNRESOLVED, BankAccount, ParcelaDetail
+from recon.records import LEDGER_PLANNED, LEDGER_UNRESOLVED, BankAccount, ParcelaDetail
 from recon.sources.keys import fold_text
 from recon.store import Store
 
@@ -30,14 +31,17 @@ log = logging.getLogger(__name__)
 
 TAG_PREFIX = "recon:"
 PENDING_STATES = LEDGER_UNRESOLVED
-REPLANNABLE_STATES = ("failed", "abandoned")  # no baixa of ours exists for these rows
+REPLANNABLE_STATES = ("failed", "abandoned", "undone")  # no baixa of ours exists for these rows
 # A row that says our baixa exists, or may exist, is never walked back to a state that
 # would let the pair be planned (and posted) again.
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
-    "intent": frozenset({"confirmed", "unknown", "failed", "skipped", "abandoned"}),
+    "intent": frozenset({"sent", "confirmed", "skipped", "failed", "abandoned"}),
+    "sent": frozenset({"confirmed", "unknown", "failed", "abandoned"}),
     "unknown": frozenset({"confirmed", "abandoned"}),
-    "confirmed": frozenset({"annotated"}),
-    "annotated": frozenset(),
+    "confirmed": frozenset({"annotated", "undoing"}),
+    "annotated": frozenset({"undoing"}),
+    "undoing": frozenset({"undone", "confirmed", "annotated"}),
+    "undone": frozenset(),
     "skipped": frozenset(),
     "failed": frozenset(),
     "abandoned": frozenset(),
@@ -70,6 +74,9 @@ class PlannedBaixa:
     juros_cents: int = 0
     desconto_cents: int = 0
     taxa_cents: int = 0
+    source: str = "auto"  # auto: a rule decided; approved: a person did (item_id)
+    item_id: int | None = None
+    expected_open_cents: int | None = None  # the parcela's open amount when it was matched
 
     @property
     def settles_cents(self) -> int:
@@ -89,31 +96,69 @@ def payment_method(memo: str) -> str | None:
     return None
 
 
+_PLAN_COLUMNS = """a.line_key, a.parcela_id, a.amount_cents, a.gross_cents, a.multa_cents,
+    a.juros_cents, a.desconto_cents, a.taxa_cents, l.posted_on, l.conta_financeira_id, l.memo,
+    l.bank_code, l.branch, l.account_number"""
+
+
 def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
     """One baixa per allocation of an automatic decision, with the amount's composition."""
     rows = store.query(
-        """SELECT a.line_key, a.parcela_id, a.amount_cents, a.gross_cents, a.multa_cents,
-                  a.juros_cents, a.desconto_cents, a.taxa_cents, l.posted_on,
-                  l.conta_financeira_id, l.memo, l.bank_code, l.branch, l.account_number
+        f"""SELECT {_PLAN_COLUMNS}, p.open_cents AS expected_open_cents
            FROM decisions d JOIN allocations a USING (run_id, line_key)
            JOIN statement_lines l USING (line_key)
+           LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
            WHERE d.run_id = $run_id AND d.decision = 'auto'
            ORDER BY l.posted_on, a.line_key, a.parcela_id""",
         {"run_id": run_id},
     )
-    return [
-        PlannedBaixa(
-            line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=run_id,
-            amount_cents=int(row["amount_cents"]), data_pagamento=row["posted_on"],
-            conta_financeira_id=row["conta_financeira_id"],
-            metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
-            bank_label=BankAccount(row["bank_code"], row["branch"], row["account_number"]).label(),
-            gross_cents=int(row["gross_cents"]), multa_cents=int(row["multa_cents"]),
-            juros_cents=int(row["juros_cents"]), desconto_cents=int(row["desconto_cents"]),
-            taxa_cents=int(row["taxa_cents"]),
-        )
-        for row in rows
-    ]
+    return [_plan(row, run_id, "auto") for row in rows]
+
+
+def plan_approved_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
+    """One baixa per pair a person approved that has no live ledger row yet."""
+    rows = store.query(
+        f"""SELECT {_PLAN_COLUMNS}, a.expected_open_cents, a.item_id
+           FROM review_verdicts a JOIN statement_lines l USING (line_key)
+           WHERE a.verdict = 'approve'
+             AND NOT EXISTS (SELECT 1 FROM review_verdicts r
+                             WHERE r.line_key = a.line_key AND r.parcela_id = a.parcela_id
+                               AND r.verdict = 'reject' AND r.decided_at > a.decided_at)
+             AND NOT EXISTS (SELECT 1 FROM settlements s
+                             WHERE s.line_key = a.line_key AND s.parcela_id = a.parcela_id
+                               AND s.state NOT IN ('failed', 'abandoned'))
+           ORDER BY l.posted_on, a.line_key, a.parcela_id""")
+    return [_plan(row, run_id, "approved") for row in rows]
+
+
+def _plan(row: dict[str, Any], run_id: str, source: str) -> PlannedBaixa:
+    def cents(name: str) -> int:
+        return int(row.get(name) or 0)
+
+    expected = row.get("expected_open_cents")
+    return PlannedBaixa(
+        line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=run_id,
+        amount_cents=int(row["amount_cents"]), data_pagamento=row["posted_on"],
+        conta_financeira_id=row["conta_financeira_id"],
+        metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
+        bank_label=BankAccount(row["bank_code"], row["branch"], row["account_number"]).label(),
+        gross_cents=None if row.get("gross_cents") is None else int(row["gross_cents"]),
+        multa_cents=cents("multa_cents"), juros_cents=cents("juros_cents"),
+        desconto_cents=cents("desconto_cents"), taxa_cents=cents("taxa_cents"),
+        source=source, item_id=row.get("item_id"),
+        expected_open_cents=None if expected is None else int(expected),
+    )
+
+
+def write_plan(store: Store, plans: list[PlannedBaixa], actor: str = "recon") -> list[PlannedBaixa]:
+    """Commit every intended baixa before anything is sent; returns those newly planned."""
+    ledger = Ledger(store, actor)
+    return [plan for plan in plans if ledger.record_intent(plan)]
+
+
+def planned(store: Store) -> list[PlannedBaixa]:
+    """Every baixa planned and not yet sent, whichever run planned it."""
+    return [plan_from_row(store, row) for row in Ledger(store).rows_in(LEDGER_PLANNED)]
 
 
 def baixa_body(plan: PlannedBaixa) -> dict[str, Any]:
@@ -148,27 +193,45 @@ def reconciliation_note(existing: str, plan: PlannedBaixa) -> str:
     return f"{existing.rstrip()}\n{line}" if existing.strip() else line
 
 
-class Ledger:
-    """The settlements table: one row per (statement line, parcela), moved through its states."""
+def strip_reconciliation_note(nota: str, line_key: str) -> str:
+    """The nota without the line `reconciliation_note` added for this bank line (undo)."""
+    kept = [text for text in nota.split("\n")
+            if not (text.startswith("[recon]") and f"linha {line_key}," in text)]
+    return "\n".join(kept)
 
-    def __init__(self, store: Store):
+
+class Ledger:
+    """The settlements table: one row per (statement line, parcela), moved through its states.
+
+    Every move is committed at once and also appended to `events`, with who moved it.
+    """
+
+    def __init__(self, store: Store, actor: str = "recon"):
         self._store = store
+        self.actor = actor
 
     def record_intent(self, plan: PlannedBaixa) -> bool:
         """Committed before any call for this pair; False if a live row already exists."""
         current = self.state_of(plan)
         if current is not None and current not in REPLANNABLE_STATES:
-            log.warning("parcela %s: ledger row already %s; not planned again", plan.parcela_id,
-                        current)
+            log.info("parcela %s: ledger row already %s; not planned again", plan.parcela_id,
+                     current)
             return False
         self._store.execute(
             """INSERT OR REPLACE INTO settlements (line_key, parcela_id, run_id, state, tag,
                    amount_cents, data_pagamento, conta_financeira_id, metodo_pagamento,
-                   baixa_id, versao_after, error, updated_at)
-               VALUES (?, ?, ?, 'intent', ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)""",
+                   baixa_id, versao_after, error, updated_at, source, item_id,
+                   expected_open_cents, gross_cents, multa_cents, juros_cents, desconto_cents,
+                   taxa_cents)
+               VALUES (?, ?, ?, 'intent', ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?,
+                       ?, ?)""",
             [plan.line_key, plan.parcela_id, plan.run_id, plan.tag, plan.amount_cents,
-             plan.data_pagamento, plan.conta_financeira_id, plan.metodo_pagamento, _now()],
+             plan.data_pagamento, plan.conta_financeira_id, plan.metodo_pagamento, _now(),
+             plan.source, plan.item_id, plan.expected_open_cents, plan.settles_cents,
+             plan.multa_cents, plan.juros_cents, plan.desconto_cents, plan.taxa_cents],
         )
+        self._event(plan, "intent", f"{plan.source}: {format_brl(plan.amount_cents)} "
+                                    f"({composition_text(plan)})", run_id=plan.run_id)
         return True
 
     def state_of(self, plan_or_row: PlannedBaixa | dict[str, Any]) -> str | None:
@@ -177,31 +240,55 @@ class Ledger:
             list(_key(plan_or_row)))
         return rows[0]["state"] if rows else None
 
-    def move(self, plan_or_row: PlannedBaixa | dict[str, Any], state: str, **fields: Any) -> None:
+    def move(self, plan_or_row: PlannedBaixa | dict[str, Any], state: str, **fields: Any) -> bool:
         """Move a row on; a move the state machine forbids only records the error."""
         key = _key(plan_or_row)
         current = self.state_of(plan_or_row)
         if current is not None and state != current and state not in ALLOWED_MOVES[current]:
             log.warning("parcela %s: ledger refuses %s -> %s", key[1], current, state)
             self.note(plan_or_row, str(fields.get("error") or f"refused move to {state}"))
-            return
+            return False
         assignments = ", ".join(f"{name} = ?" for name in fields)
         sets = f"state = ?, updated_at = ?{', ' + assignments if assignments else ''}"
         self._store.execute(
             f"UPDATE settlements SET {sets} WHERE line_key = ? AND parcela_id = ?",
             [state, _now(), *fields.values(), *key],
         )
+        detail = ", ".join(f"{name} {value}" for name, value in fields.items() if value is not None)
+        self._event(plan_or_row, state, detail)
+        return True
 
     def note(self, plan_or_row: PlannedBaixa | dict[str, Any], error: str) -> None:
         """Record what went wrong without changing what the row says about Conta Azul."""
         self._store.execute(
             "UPDATE settlements SET error = ?, updated_at = ? WHERE line_key = ? AND parcela_id = ?",
             [error, _now(), *_key(plan_or_row)])
+        self._event(plan_or_row, "error", error)
 
     def rows_in(self, states: tuple[str, ...]) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in states)
         return self._store.query(
             f"SELECT * FROM settlements WHERE state IN ({marks}) ORDER BY updated_at", list(states))
+
+    def _event(self, plan_or_row: PlannedBaixa | dict[str, Any], event: str, detail: str,
+               run_id: str | None = None) -> None:
+        line_key, parcela_id = _key(plan_or_row)
+        record_event(self._store, self.actor, event, detail, run_id=run_id, line_key=line_key,
+                     parcela_id=parcela_id)
+
+
+def record_event(store: Store, actor: str, event: str, detail: str = "", *,
+                 run_id: str | None = None, line_key: str | None = None,
+                 parcela_id: str | None = None, item_id: int | None = None) -> None:
+    """Append to the audit trail (`recon history` reads it)."""
+    store.execute(
+        "INSERT INTO events (happened_at, run_id, actor, line_key, parcela_id, item_id, event, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [_now(), run_id, actor, line_key, parcela_id, item_id, event, detail])
+
+
+def composition_text(plan: PlannedBaixa) -> str:
+    return ", ".join(f"{name} {value}" for name, value in composition(plan).items())
 
 
 def _key(plan_or_row: PlannedBaixa | dict[str, Any]) -> tuple[str, str]:
@@ -230,6 +317,8 @@ class SettleOptions:
     reconciliation (its observacao carries the tag and run), and instead of a
     read per parcela one search every `recheck_every` writes lists what changed
     in Conta Azul since the pull, so a parcela settled meanwhile is still seen.
+    Without a pull time (plans left by an earlier run, approvals applied at once)
+    every parcela is read before its baixa.
     """
 
     annotate: bool = True
@@ -240,29 +329,49 @@ class SettleOptions:
 
 
 async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa],
-                     options: SettleOptions | None = None) -> None:
-    """Settle the planned matches, several parcelas at a time (each parcela appears once).
+                     options: SettleOptions | None = None, actor: str = "recon") -> None:
+    """Settle the planned matches (rows at `intent`), several parcelas at a time.
 
     Failures are recorded on the ledger row, never raised.
     """
     opts = options or SettleOptions()
-    ledger = Ledger(store)
+    ledger = Ledger(store, actor)
     slots = asyncio.Semaphore(max(1, opts.concurrency))
-    batch_size = len(plans) if opts.annotate else max(1, opts.recheck_every)
+    read_each = opts.annotate or opts.pulled_since is None
+    batch_size = len(plans) if read_each else max(1, opts.recheck_every)
     for start in range(0, len(plans), max(1, batch_size)):
-        batch = plans[start:start + batch_size]
-        changed = set() if opts.annotate else await _changed_since_pull(client, opts)
-        await gather_all(*(_settle_guarded(ledger, client, plan, opts, changed, slots)
-                           for plan in batch))
+        batch = _one_per_parcela(plans[start:start + batch_size])
+        for group in batch:
+            changed = None if read_each else await _changed_since_pull(client, opts)
+            await gather_all(*(_settle_guarded(ledger, client, plan, changed, opts, slots)
+                               for plan in group))
+
+
+def _one_per_parcela(plans: list[PlannedBaixa]) -> list[list[PlannedBaixa]]:
+    """Groups in which each parcela appears once: two baixas on one parcela (an approved split)
+    go one after the other, so the second sees what the first left open."""
+    groups: list[list[PlannedBaixa]] = []
+    seen: list[set[str]] = []
+    for plan in plans:
+        for group, ids in zip(groups, seen, strict=True):
+            if plan.parcela_id not in ids:
+                group.append(plan)
+                ids.add(plan.parcela_id)
+                break
+        else:
+            groups.append([plan])
+            seen.append({plan.parcela_id})
+    return groups
 
 
 async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
-                          opts: SettleOptions, changed: set[str], slots: asyncio.Semaphore) -> None:
+                          changed: set[str] | None, opts: SettleOptions,
+                          slots: asyncio.Semaphore) -> None:
     async with slots:
-        if not ledger.record_intent(plan):
-            return
+        if ledger.state_of(plan) != "intent":
+            return  # already sent, settled or dropped by another path
         try:
-            if opts.annotate or plan.parcela_id in changed:
+            if changed is None or plan.parcela_id in changed:
                 await _settle_one(ledger, client, plan, annotate_after=opts.annotate)
             else:
                 await _post_baixa(ledger, client, plan)
@@ -272,13 +381,14 @@ async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: Planned
 
 
 def _record_failure(ledger: Ledger, plan: PlannedBaixa, exc: ContaAzulError) -> None:
-    """Only a definite refusal of a row still at `intent` is a failure that may be re-planned.
+    """Only a definite refusal is a failure that may be re-planned.
 
-    An unclear error (timeout, 5xx) after the intent may hide a baixa that landed, and a
-    row already `unknown` or `confirmed` says one may or does exist: those keep their
-    state, with the error noted, and the next run resolves them by looking for the tag.
+    Before the POST (`intent`) an unclear error leaves the plan to be tried again; after it
+    (`sent`, `unknown`, `confirmed`) an unclear error may hide a baixa that landed: those
+    keep their state, with the error noted, and the next run resolves them by the tag.
     """
-    if ledger.state_of(plan) == "intent" and not _ambiguous(exc):
+    state = ledger.state_of(plan)
+    if state in ("intent", "sent") and not _ambiguous(exc):
         ledger.move(plan, "failed", error=str(exc))
     else:
         ledger.note(plan, str(exc))
@@ -294,17 +404,17 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
                       annotate_after: bool = True) -> None:
     detail = await api.parcela_detail(client, plan.parcela_id)
     already = find_tagged(detail.baixas, plan.tag)
-    if already:
-        ledger.move(plan, "confirmed", baixa_id=already)
+    if already:  # an earlier, abandoned attempt landed after all
+        ledger.move(plan, "confirmed", baixa_id=already, versao_after=detail.versao)
     else:
         refusal = _refuse_if_changed(detail, plan)
         if refusal:
             ledger.move(plan, "skipped", error=refusal)
             return
-        baixa_id = await _post_baixa(ledger, client, plan)
+        # Every baixa bumps the parcela's versao by one (observed on the real API).
+        baixa_id = await _post_baixa(ledger, client, plan, versao_after=detail.versao + 1)
         if baixa_id is None or not annotate_after:
             return
-        # Every baixa bumps the parcela's versao by one (observed on the real API).
         await annotate(ledger, client, plan, known=replace(detail, versao=detail.versao + 1))
         return
     if annotate_after:
@@ -312,17 +422,30 @@ async def _settle_one(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
 
 
 def _refuse_if_changed(detail: ParcelaDetail, plan: PlannedBaixa) -> str:
-    """Settle only what was matched: the open amount must still be what the match settles
-    (a person may have recorded a partial payment meanwhile)."""
+    """Settle only what was matched.
+
+    A baixa that settles the parcela in full needs the open amount to be what the match
+    settles (a person may have recorded a partial payment meanwhile). A part payment a person
+    approved (a split, a partial) needs the parcela to still owe at least that much.
+    """
     if not detail.status.is_open:
         return f"parcela is {detail.status.value} in Conta Azul now; left alone"
-    if detail.open_cents != plan.settles_cents:
+    in_full = plan.expected_open_cents is None or plan.settles_cents >= plan.expected_open_cents
+    if in_full and detail.open_cents != plan.settles_cents:
         return (f"parcela's open amount is {format_brl(detail.open_cents)} now, not the "
                 f"{format_brl(plan.settles_cents)} matched; left alone")
+    if not in_full and detail.open_cents < plan.settles_cents:
+        return (f"parcela's open amount is {format_brl(detail.open_cents)} now, less than the "
+                f"{format_brl(plan.settles_cents)} approved; left alone")
     return ""
 
 
-async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa) -> str | None:
+async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
+                      versao_after: int | None = None) -> str | None:
+    # Committed before the call: a kill from here on leaves `sent`, which the next run
+    # resolves by looking for the tag before anything is sent again.
+    if not ledger.move(plan, "sent"):
+        return None
     try:
         baixa = await api.create_baixa(client, plan.parcela_id, baixa_body(plan))
     except ContaAzulError as exc:
@@ -335,7 +458,7 @@ async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
             return None  # left `unknown`: the next run resolves it before sending again
         ledger.move(plan, "confirmed", baixa_id=found, error=None)
         return found
-    ledger.move(plan, "confirmed", baixa_id=baixa.id)
+    ledger.move(plan, "confirmed", baixa_id=baixa.id, versao_after=versao_after)
     return baixa.id
 
 
@@ -373,12 +496,16 @@ async def annotate(
 
 
 async def resolve_pending(store: Store, client: ContaAzulClient, *, annotate_confirmed: bool = True) -> int:
-    """Finish what an earlier run left half done, before anything new is planned."""
+    """Finish what an earlier run left half done, before anything new is planned.
+
+    Rows `sent` or `unknown` are settled by our tag or abandoned (and re-planned by the
+    matching or the approval that made them); confirmed rows get their nota.
+    """
     ledger = Ledger(store)
     resolved = 0
     states = PENDING_STATES + (("confirmed",) if annotate_confirmed else ())
     for row in ledger.rows_in(states):
-        plan = _plan_from_row(store, row)
+        plan = plan_from_row(store, row)
         try:
             if row["state"] in PENDING_STATES:
                 found = find_tagged(await api.baixas_of(client, plan.parcela_id), plan.tag)
@@ -394,12 +521,23 @@ async def resolve_pending(store: Store, client: ContaAzulClient, *, annotate_con
     return resolved
 
 
-def _plan_from_row(store: Store, row: dict[str, Any]) -> PlannedBaixa:
+def plan_from_row(store: Store, row: dict[str, Any]) -> PlannedBaixa:
+    """A ledger row back as the plan it was written from (rows of older versions lack the
+    composition: their whole amount was principal)."""
     line = store.query("SELECT * FROM statement_lines WHERE line_key = ?", [row["line_key"]])[0]
+
+    def cents(name: str) -> int:
+        return int(row.get(name) or 0)
+
     return PlannedBaixa(
         line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=row["run_id"],
         amount_cents=int(row["amount_cents"]), data_pagamento=row["data_pagamento"],
         conta_financeira_id=row["conta_financeira_id"], metodo_pagamento=row["metodo_pagamento"],
         memo=line["memo"],
         bank_label=BankAccount(line["bank_code"], line["branch"], line["account_number"]).label(),
+        gross_cents=None if row.get("gross_cents") is None else int(row["gross_cents"]),
+        multa_cents=cents("multa_cents"), juros_cents=cents("juros_cents"),
+        desconto_cents=cents("desconto_cents"), taxa_cents=cents("taxa_cents"),
+        source=row.get("source") or "auto", item_id=row.get("item_id"),
+        expected_open_cents=row.get("expected_open_cents"),
     )

@@ -95,6 +95,36 @@ SCHEMA = (
         data_pagamento DATE NOT NULL, conta_financeira_id VARCHAR NOT NULL,
         metodo_pagamento VARCHAR, baixa_id VARCHAR, versao_after BIGINT, error VARCHAR,
         updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (line_key, parcela_id))""",
+    # The plan: what each intended baixa carries, written before anything is sent, so a
+    # killed run's successor can finish it exactly as decided.
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS source VARCHAR",  # auto | approved
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS item_id INTEGER",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS expected_open_cents BIGINT",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS gross_cents BIGINT",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS multa_cents BIGINT",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS juros_cents BIGINT",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS desconto_cents BIGINT",
+    "ALTER TABLE settlements ADD COLUMN IF NOT EXISTS taxa_cents BIGINT",
+    "ALTER TABLE parcelas ADD COLUMN IF NOT EXISTS categorias VARCHAR",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS command VARCHAR",
+    # Audit: every state a ledger row, a review item or an undo went through, who moved it
+    # and what Conta Azul answered. Append-only.
+    """CREATE TABLE IF NOT EXISTS events (
+        happened_at TIMESTAMPTZ NOT NULL, run_id VARCHAR, actor VARCHAR NOT NULL, line_key VARCHAR,
+        parcela_id VARCHAR, item_id INTEGER, event VARCHAR NOT NULL, detail VARCHAR)""",
+    # The review queue: one item per bank line a person must decide, numbered once.
+    """CREATE TABLE IF NOT EXISTS review_items (
+        item_id INTEGER PRIMARY KEY, line_key VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, decided_by VARCHAR,
+        decided_at TIMESTAMPTZ, note VARCHAR)""",
+    # What people decided, per (line, parcela): approved pairs carry the composition to settle;
+    # rejected pairs are never proposed again.
+    """CREATE TABLE IF NOT EXISTS review_verdicts (
+        item_id INTEGER, line_key VARCHAR NOT NULL, parcela_id VARCHAR NOT NULL,
+        verdict VARCHAR NOT NULL, decided_by VARCHAR NOT NULL, decided_at TIMESTAMPTZ NOT NULL,
+        run_id VARCHAR, note VARCHAR, amount_cents BIGINT, gross_cents BIGINT,
+        multa_cents BIGINT, juros_cents BIGINT, desconto_cents BIGINT, taxa_cents BIGINT,
+        expected_open_cents BIGINT)""",
 )
 
 

@@ -160,11 +160,11 @@ def test_store_records_the_run_and_money_as_integer_centavos(demo):
 
 
 def test_a_baixa_that_landed_before_a_crash_is_not_sent_again(demo):
-    """Simulate a kill between the POST and the ledger update: the row is left at `intent`."""
+    """Simulate a kill between the POST and the ledger update: the row is left at `sent`."""
     folder, server = demo
     recon_run(folder)
     with Store(folder / "recon.duckdb") as store:
-        store.execute("UPDATE settlements SET state = 'intent', baixa_id = NULL")
+        store.execute("UPDATE settlements SET state = 'sent', baixa_id = NULL")
     posts_before = sum(e.method == "POST" for e in server.journal)
     recon_run(folder)
     assert sum(e.method == "POST" for e in server.journal) == posts_before
@@ -177,15 +177,19 @@ def test_a_baixa_that_landed_before_a_crash_is_not_sent_again(demo):
 
 
 def test_an_intent_that_never_reached_conta_azul_is_sent_exactly_once(demo, tmp_path):
-    """Kill before the POST: the intent is found missing, abandoned, re-planned and sent once."""
+    """Kill after the plan was written, before anything was sent: the next run applies the
+    plan (each parcela read first) and sends each baixa once."""
     folder, server = demo
     assert recon_run(folder, "--dry-run") == 3
     with Store(folder / "recon.duckdb") as store:
         store.execute(
-            """INSERT INTO settlements SELECT d.line_key, d.parcela_id, d.run_id, 'intent',
+            """INSERT INTO settlements (line_key, parcela_id, run_id, state, tag, amount_cents,
+                   data_pagamento, conta_financeira_id, updated_at)
+               SELECT d.line_key, d.parcela_id, d.run_id, 'intent',
                    'recon:' || d.line_key, abs(l.amount_cents), l.posted_on, l.conta_financeira_id,
-                   NULL, NULL, NULL, NULL, now()
-               FROM decisions d JOIN statement_lines l USING (line_key) WHERE d.decision = 'auto'""")
+                   now()
+               FROM decisions d JOIN statement_lines l USING (line_key)
+               WHERE d.decision = 'auto' AND d.kind = 'one_to_one'""")
     recon_run(folder)
     for descricao in EXPECTED_AUTO:
         assert len(parcelas_by_description(server)[descricao]["baixas"]) == 1

@@ -116,7 +116,7 @@ def test_a_parcela_changed_between_matching_and_writing_is_skipped_without_a_pos
 def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path):
     from datetime import datetime
 
-    from recon.settle import SettleOptions, apply_plan
+    from recon.settle import SettleOptions, apply_plan, write_plan
     from recon.store import Store
 
     requests = []
@@ -141,6 +141,7 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
     async def go():
         async with client:
             with Store(tmp_path / "s.duckdb") as store:
+                write_plan(store, [PLAN, other])
                 await apply_plan(store, client, [PLAN, other], options)
                 return {r["parcela_id"]: r["state"] for r in store.query("SELECT * FROM settlements")}
 
@@ -157,6 +158,7 @@ def test_the_ledger_never_walks_a_row_back_to_a_replannable_state(tmp_path):
     with Store(tmp_path / "s.duckdb") as store:
         ledger = Ledger(store)
         assert ledger.record_intent(PLAN)
+        ledger.move(PLAN, "sent")
         ledger.move(PLAN, "unknown", error="timeout")
         ledger.move(PLAN, "failed", error="lookup failed too")  # refused: the baixa may exist
         assert ledger.state_of(PLAN) == "unknown"

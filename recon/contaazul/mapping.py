@@ -120,6 +120,8 @@ def parcela_from_json(item: dict[str, Any], kind: ParcelaKind) -> Parcela:
         contact_id=_opt_text(contact.get("id")),
         contact_name=_opt_text(contact.get("nome")),
         changed_at=parse_api_datetime(item.get("data_alteracao")),
+        categorias=tuple(_text(c.get("nome")) for c in item.get("categorias") or ()
+                         if isinstance(c, dict) and c.get("nome")),
     )
 
 
