@@ -118,11 +118,15 @@ def partial_pass_sql(b: Blocking, residue: str) -> str:
         WHERE {_lag_filter(b)} AND l.amt * 10000 < p.open * {10_000 - _band_bp(b)}"""
 
 
+ALIAS_MIN_WORDS = 2
+
+
 def aliases_sql() -> str:
     """Memo counterparts confirmed for a contact: our settled baixas and the pairs people
     approved in the review queue. Learned, never configured."""
-    return """
-        SELECT DISTINCT l.counterpart, p.contact_id
+    return f"""
+        SELECT counterpart, any_value(contact_id) AS contact_id FROM (
+        SELECT l.counterpart, p.contact_id
         FROM settlements s
         JOIN statement_lines l USING (line_key)
         JOIN parcelas p ON p.parcela_id = s.parcela_id AND p.run_id = s.run_id
@@ -134,7 +138,15 @@ def aliases_sql() -> str:
         JOIN statement_lines l USING (line_key)
         JOIN parcelas p ON p.parcela_id = v.parcela_id AND p.run_id = v.run_id
         WHERE v.verdict = 'approve'
-          AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL"""
+          AND NOT EXISTS (SELECT 1 FROM review_verdicts r  -- undone or rejected since
+                          WHERE r.line_key = v.line_key AND r.parcela_id = v.parcela_id
+                            AND r.verdict = 'reject' AND r.decided_at > v.decided_at)
+          AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL)
+        GROUP BY counterpart
+        -- An alias must name one contact only, and look like a name: a memo word such as
+        -- ASSINATURA, approved once, must not vouch for that contact's next R$ 99,90.
+        HAVING count(DISTINCT contact_id) = 1
+           AND len(regexp_extract_all(counterpart, '[A-Z]{{2,}}')) >= {ALIAS_MIN_WORDS}"""
 
 
 def rejected_pairs_sql() -> str:

@@ -4,7 +4,8 @@ Exit codes (for cron wrappers):
   0  the run succeeded and there is nothing for a person to look at
   3  the run succeeded; there are exceptions to review (see the report)
   1  the run failed (Conta Azul refused or unreachable, store unusable, ...)
-  2  usage or configuration error
+  2  usage or configuration error (including a review item that cannot be approved as asked)
+  4  another recon process holds the company's lock; nothing was done
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from recon import __version__
 from recon.auth_cli import add_auth
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
-from recon.errors import ConfigError, ReconError
-from recon.pipeline import EXIT_FAILED, EXIT_USAGE, RunResult, RunWindow, run
+from recon.errors import ConfigError, LockHeld, ReconError, ReviewError
+from recon.pipeline import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, RunResult, RunWindow, run
+from recon.review_cli import add_review_commands
 from recon.statements_cli import add_statements
 
-EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed, 2 usage/config error"""
+EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed, 2 usage/config error,
+4 another recon holds the company's lock"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"recon: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ReviewError as exc:
+        print(f"recon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LockHeld as exc:
+        print(f"recon: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except ReconError as exc:
         print(f"recon: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -53,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_standin(commands)
     add_auth(commands)
     add_statements(commands)
+    add_review_commands(commands)
     return parser
 
 
@@ -110,7 +120,33 @@ def _demo_command(args: argparse.Namespace) -> int:
     result, state_path = run_demo(args.out, args.fixtures)
     print_summary(result)
     print(f"stand-in state after the run: {state_path}")
+    print_demo_review(args.out, state_path)
     return 0
+
+
+def print_demo_review(out: Path, state_path: Path) -> None:
+    """The review queue the demo left, and the commands that decide it."""
+    from recon.review import pending_items
+    from recon.review_cli import print_item
+    from recon.store import Store
+
+    with Store(out / "recon.duckdb") as store:
+        items = pending_items(store)
+    if not items:
+        return
+    config = out / "recon.toml"
+    print(f"\nwaiting for a person (recon review --config {config}):\n")
+    for item in items:
+        print_item(item)
+    first = items[0]["item_id"]
+    port = 8765
+    print("to approve one and settle it now, serve the stand-in again and apply:")
+    print(f"  recon standin --state {state_path} --port {port} &")
+    print(f"  export RECON_CONTAAZUL_API_URL=http://127.0.0.1:{port} "
+          f"RECON_CONTAAZUL_TOKEN_URL=http://127.0.0.1:{port}/oauth2/token")
+    print(f"  recon approve --config {config} {first} --apply --note 'conferido'")
+    print(f"  recon history --config {config} --line {items[0]['line_key']}")
+    print(f"or reject it (never proposed again): recon reject --config {config} {first}")
 
 
 def _standin_command(args: argparse.Namespace) -> int:

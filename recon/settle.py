@@ -273,8 +273,10 @@ class Ledger:
     def _event(self, plan_or_row: PlannedBaixa | dict[str, Any], event: str, detail: str,
                run_id: str | None = None) -> None:
         line_key, parcela_id = _key(plan_or_row)
-        record_event(self._store, self.actor, event, detail, run_id=run_id, line_key=line_key,
-                     parcela_id=parcela_id)
+        planned_by = (plan_or_row.run_id if isinstance(plan_or_row, PlannedBaixa)
+                      else plan_or_row.get("run_id"))
+        record_event(self._store, self.actor, event, detail, run_id=run_id or planned_by,
+                     line_key=line_key, parcela_id=parcela_id)
 
 
 def record_event(store: Store, actor: str, event: str, detail: str = "", *,

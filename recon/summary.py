@@ -17,7 +17,7 @@ SELECT
   (SELECT count(*) FROM settlements WHERE run_id = $r AND state IN ('annotated', 'confirmed'))
       AS settled,
   (SELECT count(*) FROM settlements
-      WHERE (run_id = $r AND state IN ('failed', 'skipped')) OR state IN ('intent', 'unknown'))
+      WHERE (run_id = $r AND state IN ('failed', 'skipped')) OR state IN ('intent', 'sent', 'unknown', 'undoing'))
       AS write_errors,
   (SELECT count(*) FROM statement_gaps WHERE run_id = $r) AS statement_gaps,
   (SELECT coalesce(sum(lines_read - lines_new), 0) FROM statement_files

@@ -39,7 +39,7 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
                LEFT JOIN parcelas p ON p.parcela_id = s.parcela_id AND p.run_id = s.run_id
                -- unresolved rows of any run stay on every report until they are resolved
                WHERE (s.run_id = ? AND s.state IN ('failed', 'skipped'))
-                  OR s.state IN ('intent', 'unknown')
+                  OR s.state IN ('intent', 'sent', 'unknown', 'undoing')
                ORDER BY l.posted_on""", [run_id]),
     }
 
@@ -58,8 +58,9 @@ def _settled(store: Store, run_id: str) -> list[Row]:
 
 def _review(store: Store, run_id: str) -> list[Row]:
     lines = store.query(
-        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line
+        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line, i.item_id
            FROM decisions d JOIN statement_lines l USING (line_key)
+           LEFT JOIN review_items i ON i.line_key = d.line_key AND i.status = 'pending'
            WHERE d.run_id = ? AND d.decision = 'review' ORDER BY l.posted_on, d.line_key""",
         [run_id])
     for line in lines:

@@ -30,3 +30,47 @@ def mock_client(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Respons
         api_url="https://api.test", token_url="https://api.test/oauth2/token", client_id="cid",
         client_secret=TEST_SECRET, token_file=token_file, retry=FAST_RETRIES,
         requests_per_second=0, transport=httpx.MockTransport(handler))
+
+
+# -- the bundled demo against the stand-in (the `demo` fixture is in conftest.py) -----------
+
+def _demo_window():  # imported lazily: support is also used by tests that need no store
+    from recon.demo import default_fixtures, demo_window
+
+    return demo_window(default_fixtures())
+
+
+WINDOW = _demo_window()
+EXPECTED_AUTO = {  # parcela descricao -> amount, the demo's unambiguous matches
+    "Mensalidade novembro": "1500.00",
+    "Projeto de vitrine - parcela 2/3": "2340.50",
+    "Consulta nutricional": "350.00",
+    "Conta de luz": "245.37",
+    "Clareamento - parcela 1/2": "780.00",
+    "Manutenção mensal - novembro": "620.00",  # from the Bradesco CSV
+    # paid 10 days late with the 2 % multa: R$ 1.020,00 settles R$ 1.000,00 + multa R$ 20,00
+    "Fornecimento de pães - outubro": "1000.00",
+    # SISPAG names nobody, but it is the only R$ 800,00 payable, due that very day
+    "Aluguel novembro": "800.00",
+}
+
+
+def recon(folder: Path, command: str, *extra: str) -> int:
+    """`recon COMMAND --config <folder>/recon.toml ...` through the real CLI entry point."""
+    from recon.cli import main
+
+    return main([command, "--config", str(folder / "recon.toml"), *extra])
+
+
+def recon_run(folder: Path, *extra: str) -> int:
+    return recon(folder, "run", "--from", WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat(),
+                 *extra)
+
+
+def writes(server) -> list:  # noqa: ANN001 - a StandIn
+    return [e for e in server.journal
+            if e.method in ("POST", "PATCH", "DELETE") and e.path.startswith("/v1/")]
+
+
+def parcelas_by_description(server) -> dict[str, dict]:  # noqa: ANN001 - a StandIn
+    return {p["descricao"]: p for p in server.snapshot()["parcelas"]}

@@ -10,51 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from support import EXPECTED_AUTO, WINDOW, parcelas_by_description, recon_run, writes
+
 from recon.cli import main
 from recon.contaazul.standin import StandIn
-from recon.demo import default_fixtures, demo_window, prepare_demo_folder
+from recon.demo import default_fixtures, prepare_demo_folder
 from recon.store import Store
 
 BAIXA_SUFFIX = "/baixa"
-WINDOW = demo_window(default_fixtures())
-EXPECTED_AUTO = {  # parcela descricao -> amount, the demo's unambiguous matches
-    "Mensalidade novembro": "1500.00",
-    "Projeto de vitrine - parcela 2/3": "2340.50",
-    "Consulta nutricional": "350.00",
-    "Conta de luz": "245.37",
-    "Clareamento - parcela 1/2": "780.00",
-    "Manutenção mensal - novembro": "620.00",  # from the Bradesco CSV
-    # paid 10 days late with the 2 % multa: R$ 1.020,00 settles R$ 1.000,00 + multa R$ 20,00
-    "Fornecimento de pães - outubro": "1000.00",
-    # SISPAG names nobody, but it is the only R$ 800,00 payable, due that very day
-    "Aluguel novembro": "800.00",
-}
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch):
-    """A fresh demo folder with the stand-in serving its state; yields (folder, server)."""
-    state_path = prepare_demo_folder(tmp_path / "demo", default_fixtures())
-    with StandIn(state_path=state_path) as server:
-        monkeypatch.setenv("RECON_CONTAAZUL_API_URL", server.api_url)
-        monkeypatch.setenv("RECON_CONTAAZUL_TOKEN_URL", server.token_url)
-        monkeypatch.delenv("RECON_CONTAAZUL_CLIENT_SECRET", raising=False)
-        # The real API budget (8/s) would only slow the tests down on loopback.
-        monkeypatch.setenv("RECON_CONTAAZUL_REQUESTS_PER_SECOND", "1000")
-        yield tmp_path / "demo", server
-
-
-def recon_run(folder: Path, *extra: str) -> int:
-    return main(["run", "--config", str(folder / "recon.toml"), "--from", WINDOW.start.isoformat(),
-                 "--to", WINDOW.end.isoformat(), *extra])
-
-
-def writes(server: StandIn) -> list:
-    return [e for e in server.journal if e.method in ("POST", "PATCH", "DELETE") and e.path.startswith("/v1/")]
-
-
-def parcelas_by_description(server: StandIn) -> dict[str, dict]:
-    return {p["descricao"]: p for p in server.snapshot()["parcelas"]}
 
 
 def test_run_settles_the_clear_matches_with_one_baixa_and_one_patch_each(demo, capsys):
