@@ -30,6 +30,8 @@ from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import ReconError
 from recon.ingest import load_statements, record_gaps
+from recon.lock import company_lock
+from recon.policy import hold_back
 from recon.records import (
     LEDGER_HOLDS,
     ContaFinanceira,
@@ -37,8 +39,6 @@ from recon.records import (
     ParcelaKind,
     Pessoa,
 )
-from recon.lock import company_lock
-from recon.policy import hold_back
 from recon.review import lines_to_reconsider, sync_queue, withdraw_rejected
 from recon.settle import (
     PlannedBaixa,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from matchers.explain import explain_decision
 from recon.dates import SAO_PAULO
 from recon.errors import ReviewError
+from recon.explanations import explain_stored
 from recon.money import format_brl
 from recon.settle import record_event
 from recon.store import Store
@@ -138,14 +138,7 @@ def pending_items(store: Store, item_ids: list[int] | None = None) -> list[Row]:
                JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id
                WHERE c.run_id = ? AND c.line_key = ?
                ORDER BY c.weight DESC, c.parcela_id LIMIT 5""", [item["run_id"], item["line_key"]])
-        pair = _pair(store, item["run_id"], item["line_key"], item["parcela_id"])
-        rival = None
-        if item.get("rival_parcela_id") or item.get("rival_line_key"):
-            rival = _pair(store, item["run_id"], item.get("rival_line_key") or item["line_key"],
-                          item.get("rival_parcela_id") or item["parcela_id"])
-        allocation = next((a for a in item["proposal"] if a["parcela_id"] == item["parcela_id"]),
-                          None)
-        item["reason"] = explain_decision(item, pair, rival, allocation)
+        item["reason"] = explain_stored(store, item["run_id"], item)
     return items
 
 
@@ -156,15 +149,6 @@ def _allocations(store: Store, run_id: str, line_key: str) -> list[Row]:
            LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
            WHERE a.run_id = ? AND a.line_key = ? ORDER BY p.due_on, a.parcela_id""",
         [run_id, line_key])
-
-
-def _pair(store: Store, run_id: str, line_key: str, parcela_id: str | None) -> Row | None:
-    if not parcela_id:
-        return None
-    found = store.query(
-        "SELECT * FROM candidate_pairs WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
-        [run_id, line_key, parcela_id])
-    return found[0] if found else None
 
 
 def _pending_item(store: Store, item_id: int) -> Row:

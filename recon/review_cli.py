@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from recon.pipeline import (
     operation,
     resume_async,
 )
-from recon.review import approve, default_reviewer, pending_items, reject
+from recon.review import Verdict, approve, default_reviewer, pending_items, reject
 from recon.store import Store
 from recon.undo import undo, undo_targets
 
@@ -146,12 +147,7 @@ def print_item(item: dict[str, Any], *, detailed: bool = False) -> None:
 # -- approve / reject ----------------------------------------------------------------------
 
 def _approve_command(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    _check_parcela_option(args)
-    with _Session(config, "recon approve") as store:
-        for item_id in args.items:
-            verdict = approve(store, item_id, by=args.by, note=args.note, parcela_id=args.parcela)
-            print(f"approved #{item_id} by {verdict.by}: parcela {', '.join(verdict.parcela_ids)}")
+    config = _record_verdicts(args, approve, "approved", "")
     if not args.apply:
         print("the next `recon run` settles them in Conta Azul (or run `recon resume` now)")
         return EXIT_OK
@@ -163,14 +159,21 @@ def _approve_command(args: argparse.Namespace) -> int:
 
 
 def _reject_command(args: argparse.Namespace) -> int:
+    _record_verdicts(args, reject, "rejected", " will not be proposed for this line again")
+    return EXIT_OK
+
+
+def _record_verdicts(args: argparse.Namespace, decide: Callable[..., Verdict], done: str,
+                     consequence: str) -> Config:
+    """Each item's verdict, under the lock, said back to the person who gave it."""
     config = load_config(args.config)
     _check_parcela_option(args)
-    with _Session(config, "recon reject") as store:
+    with _Session(config, f"recon {args.command}") as store:
         for item_id in args.items:
-            verdict = reject(store, item_id, by=args.by, note=args.note, parcela_id=args.parcela)
-            print(f"rejected #{item_id} by {verdict.by}: parcela {', '.join(verdict.parcela_ids)} "
-                  "will not be proposed for this line again")
-    return EXIT_OK
+            verdict = decide(store, item_id, by=args.by, note=args.note, parcela_id=args.parcela)
+            print(f"{done} #{item_id} by {verdict.by}: parcela "
+                  f"{', '.join(verdict.parcela_ids)}{consequence}")
+    return config
 
 
 def _check_parcela_option(args: argparse.Namespace) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 from recon.contaazul import api
 from recon.contaazul.client import ContaAzulClient
 from recon.errors import ContaAzulConflict, ContaAzulError, ReviewError
-from recon.records import Baixa, LEDGER_SETTLED, ParcelaDetail
+from recon.records import LEDGER_SETTLED, Baixa, ParcelaDetail
 from recon.review import reject_pair
-from recon.settle import Ledger, _ambiguous, plan_from_row, strip_reconciliation_note
+from recon.settle import Ledger, _ambiguous, strip_reconciliation_note
 from recon.store import Store
 
 log = logging.getLogger(__name__)

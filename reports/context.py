@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from matchers.explain import explain_decision
+from recon.explanations import explain_stored
 from recon.store import Store
 from recon.summary import run_counts
 
@@ -91,28 +91,8 @@ def _unmatched_lines(store: Store, run_id: str) -> list[Row]:
 def _explained(store: Store, run_id: str, rows: list[Row]) -> list[Row]:
     """Each decision's `reason`: its signals, the split of the amount, the runner-up."""
     for row in rows:
-        pair = _pair(store, run_id, row["line_key"], row.get("parcela_id"))
-        rival = None
-        if row.get("rival_parcela_id") or row.get("rival_line_key"):
-            rival = _pair(store, run_id, row.get("rival_line_key") or row["line_key"],
-                          row.get("rival_parcela_id") or row.get("parcela_id"))
-        allocation = None
-        if row.get("parcela_id"):
-            found = store.query(
-                "SELECT * FROM allocations WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
-                [run_id, row["line_key"], row["parcela_id"]])
-            allocation = found[0] if found else None
-        row["reason"] = explain_decision(row, pair, rival, allocation)
+        row["reason"] = explain_stored(store, run_id, row)
     return rows
-
-
-def _pair(store: Store, run_id: str, line_key: str, parcela_id: str | None) -> Row | None:
-    if not parcela_id:
-        return None
-    found = store.query(
-        "SELECT * FROM candidate_pairs WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
-        [run_id, line_key, parcela_id])
-    return found[0] if found else None
 
 
 def _unpaid_parcelas(store: Store, run_id: str) -> list[Row]:

@@ -67,10 +67,10 @@ def recon_run(folder: Path, *extra: str) -> int:
                  *extra)
 
 
-def writes(server) -> list:  # noqa: ANN001 - a StandIn
+def writes(server) -> list:
     return [e for e in server.journal
             if e.method in ("POST", "PATCH", "DELETE") and e.path.startswith("/v1/")]
 
 
-def parcelas_by_description(server) -> dict[str, dict]:  # noqa: ANN001 - a StandIn
+def parcelas_by_description(server) -> dict[str, dict]:
     return {p["descricao"]: p for p in server.snapshot()["parcelas"]}

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from support import EXPECTED_AUTO, WINDOW, parcelas_by_description, recon_run, writes
 
 from recon.cli import main

@@ -147,7 +147,7 @@ def test_an_approved_payer_alias_raises_the_score_of_the_same_payers_next_paymen
     from recon.review import sync_queue
 
     memo = "PIX RECEBIDO - ACME PAGAMENTOS"
-    beta = dict(contact="Comercial Beta Ltda", contact_id="c-beta")
+    beta = {"contact": "Comercial Beta Ltda", "contact_id": "c-beta"}
     (tmp_path / "recon.toml").write_text('[store]\npath = "m.duckdb"\n', encoding="utf-8")
     with Store(tmp_path / "m.duckdb") as store:
         store.insert_frame("statement_lines", lines_frame([line("L0", 51_000, memo, on=DAY)],
@@ -373,6 +373,12 @@ def test_a_killed_run_leaves_no_stale_lock(slow_demo):
     folder, server = slow_demo
     first = child_run(folder, server)
     wait_for_holder(folder, first.pid)
+    # Killed once it talks to the API, not in the middle of rotating its refresh token: a kill
+    # there loses the new token (a known hazard of rotating tokens, see the README).
+    deadline = time.monotonic() + 60
+    while not any(e.path.startswith("/v1/") for e in server.journal):
+        assert time.monotonic() < deadline, "the run never reached the API"
+        time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert recon_run(folder) in (0, 3)
