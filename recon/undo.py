@@ -72,7 +72,7 @@ async def _undo_one(store: Store, ledger: Ledger, client: ContaAzulClient,
     detail = await api.parcela_detail(client, row["parcela_id"])
     ours = _our_baixa(detail, row)
     if row["state"] != "undoing":
-        refusal = _changed_since(detail, row)
+        refusal = _changed_since(detail, row, ours)
         if refusal:
             return refusal
         ledger.move(row, "undoing")  # committed before the DELETE: a kill is finished by a rerun
@@ -102,12 +102,20 @@ def _our_baixa(detail: ParcelaDetail, row: dict[str, Any]) -> Baixa | None:
                  if b.id == row["baixa_id"] or b.nsu == tag or tag in (b.observacao or "")), None)
 
 
-def _changed_since(detail: ParcelaDetail, row: dict[str, Any]) -> str:
-    """A person's work after ours is never undone by a machine."""
+def _changed_since(detail: ParcelaDetail, row: dict[str, Any], ours: Baixa | None) -> str:
+    """A person's work after ours is never undone by a machine.
+
+    With the parcela annotated, its versao tells; settled without annotation (lean mode) the
+    versao after our baixa was never read, so any baixa besides ours is taken as a change.
+    """
     versao_after = row.get("versao_after")
     if versao_after is not None and detail.versao != versao_after:
         return (f"parcela {row['parcela_id']} changed in Conta Azul since recon settled it "
                 f"(versao {detail.versao}, recon left {versao_after}); undo it by hand there")
+    others = [b for b in detail.baixas if ours is None or b.id != ours.id]
+    if versao_after is None and others:
+        return (f"parcela {row['parcela_id']} has {len(others)} other baixa(s) besides recon's "
+                "and recon cannot tell whether they came after; undo it by hand there")
     return ""
 
 

@@ -384,3 +384,21 @@ def test_a_killed_run_leaves_no_stale_lock(slow_demo):
     assert recon_run(folder) in (0, 3)
     counts = recon_baixas(server)
     assert sum(counts.values()) == len(EXPECTED_AUTO) and max(counts.values()) == 1
+
+
+def test_undo_without_a_known_versao_refuses_when_other_baixas_exist():
+    from recon.records import Baixa, ParcelaDetail, ParcelaStatus
+    from recon.undo import _changed_since
+
+    ours = Baixa("b-ours", date(2026, 11, 4), 10_000, "recon:L1 run:r1", "recon:L1")
+    theirs = Baixa("b-person", date(2026, 11, 5), 5_000, "pago no caixa", "")
+    row = {"parcela_id": "p1", "versao_after": None}
+
+    def parcela(*baixas: Baixa, versao: int = 3) -> ParcelaDetail:
+        return ParcelaDetail("p1", versao, ParcelaStatus.SETTLED, 0, "", baixas)
+
+    assert _changed_since(parcela(ours), row, ours) == ""
+    assert "1 other baixa" in _changed_since(parcela(ours, theirs), row, ours)
+    annotated = {**row, "versao_after": 3}
+    assert _changed_since(parcela(ours, theirs, versao=3), annotated, ours) == ""  # versao decides
+    assert "versao 4, recon left 3" in _changed_since(parcela(ours, versao=4), annotated, ours)
