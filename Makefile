@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean
+.PHONY: demo test screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The README's picture of the demo's report (needs Chromium).
+screenshot: demo
+	$(BIN)/python -m reports.screenshot demo-out/reports/*/report.html docs/report-demo.png
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

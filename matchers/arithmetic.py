@@ -81,18 +81,23 @@ def explain(paid: np.ndarray, open_cents: np.ndarray, lag_days: np.ndarray,
                      days_late=days)
 
 
-def describe_late(open_cents: int, multa: int, juros: int, days: int, terms: LateTerms) -> str:
-    """'R$ 12,34 = multa 2 % (R$ 10,00) + juros 1 % a.m. x 7 dias (R$ 2,34)'."""
+def describe_late(open_cents: int, multa: int, juros: int, days: int, terms: LateTerms,
+                  language: str = "en") -> str:
+    """'R$ 12,34 over R$ 500,00 = multa 2 % (R$ 10,00) + juros 1 % a.m. x 7 dias (R$ 2,34)'."""
     parts = []
     if multa:
         parts.append(f"multa {terms.multa_bp / 100:g} % ({format_brl(multa)})")
     if juros:
         parts.append(f"juros {terms.juros_month_bp / 100:g} % a.m. x {days} dias "
                      f"({format_brl(juros)})")
-    return f"{format_brl(multa + juros)} over {format_brl(open_cents)} = " + " + ".join(parts)
+    over = "sobre" if language == "pt" else "over"
+    return f"{format_brl(multa + juros)} {over} {format_brl(open_cents)} = " + " + ".join(parts)
 
 
-def describe_discount(open_cents: int, desconto: int) -> str:
+def describe_discount(open_cents: int, desconto: int, language: str = "en") -> str:
     share = desconto * 10_000 // max(open_cents, 1)
+    if language == "pt":
+        return (f"pagamento antecipado: desconto {format_brl(desconto)} "
+                f"({share / 100:g} % de {format_brl(open_cents)})")
     return (f"early payment: desconto {format_brl(desconto)} "
             f"({share / 100:g} % of {format_brl(open_cents)})")

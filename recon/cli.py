@@ -4,6 +4,7 @@ Exit codes (for cron wrappers):
   0  the run succeeded and there is nothing for a person to look at
   3  the run succeeded; there are exceptions to review (see the report)
   1  the run failed (Conta Azul refused or unreachable, store unusable, ...)
+     or its report was written but could not be emailed or posted (--email, --notify)
   2  usage or configuration error (including a review item that cannot be approved as asked)
   4  another recon process holds the company's lock; nothing was done
 """
@@ -11,7 +12,6 @@ Exit codes (for cron wrappers):
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,8 +21,25 @@ from recon.auth_cli import add_auth
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, LockHeld, ReconError, ReviewError
-from recon.pipeline import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, RunResult, RunWindow, run
+from recon.logs import configure_logging
+from recon.pipeline import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_USAGE,
+    RunResult,
+    RunWindow,
+    catch_up_window,
+    run,
+)
+from recon.progress import Progress, Silent, TerminalBar
+from recon.report_cli import (
+    add_delivery_arguments,
+    add_report_commands,
+    deliver_run,
+    prepare_delivery,
+)
 from recon.review_cli import add_review_commands
+from recon.setup_cli import add_setup_commands
 from recon.statements_cli import add_statements
 
 EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed, 2 usage/config error,
@@ -32,7 +49,8 @@ EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed,
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose - args.quiet)
+    log_file, max_bytes, backups = log_file_of(args)
+    configure_logging(args.verbose - args.quiet, log_file, max_bytes=max_bytes, backups=backups)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
@@ -63,7 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_auth(commands)
     add_statements(commands)
     add_review_commands(commands)
+    add_report_commands(commands)
+    add_setup_commands(commands)
+    _accept_verbosity_anywhere(parser)
     return parser
+
+
+def _accept_verbosity_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`recon run -q` as well as `recon -q run`: people type both."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--quiet" in a.option_strings for a in sub._actions):
+                    sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                                     help="more log output")
+                    sub.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                                     help="less log output (-q errors only; cron)")
+                _accept_verbosity_anywhere(sub)
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
@@ -71,11 +105,16 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "run", help="pull, match, settle and report for a date window",
         description="Run the nightly pipeline once.",
         epilog="example: recon run --config recon.toml --from 2026-11-01 --to 2026-11-21 --dry-run\n"
+               "         recon run --config recon.toml --email --notify   (nightly, from cron; a "
+               "failed send exits 1)\n"
                + EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("--config", type=Path, default=Path("recon.toml"), help="TOML config file")
-    cmd.add_argument("--from", dest="start", type=_iso_date, help="first bank date (YYYY-MM-DD)")
+    cmd.add_argument("--from", dest="start", type=_iso_date,
+                     help="first bank date (YYYY-MM-DD); without dates: every day since the "
+                          "last successful run, up to yesterday (catch-up after missed nights)")
     cmd.add_argument("--to", dest="end", type=_iso_date, help="last bank date (YYYY-MM-DD)")
     cmd.add_argument("--dry-run", action="store_true", help="plan and report, write nothing to Conta Azul")
+    add_delivery_arguments(cmd)  # --email, --notify: sent after the run is recorded
     cmd.set_defaults(handler=_run_command)
 
 
@@ -107,11 +146,15 @@ def _iso_date(text: str) -> date:
 
 def _run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    default = yesterday_sao_paulo()
-    window = RunWindow(args.start or args.end or default, args.end or args.start or default)
-    result = run(config, window, dry_run=args.dry_run)
+    # Delivery settings are checked first: a typo in [email] must not cost a night's run.
+    delivery = prepare_delivery(config, email=args.email, notify_chat=args.notify)
+    if args.start or args.end:
+        window = RunWindow(args.start or args.end, args.end or args.start)
+    else:  # the nightly case: every day since the last successful run, up to yesterday
+        window = catch_up_window(config, yesterday_sao_paulo())
+    result = run(config, window, dry_run=args.dry_run, progress=progress_for(args))
     print_summary(result)
-    return result.exit_code
+    return deliver_run(delivery, result)  # a failed send: exit 1, the run stays recorded
 
 
 def _demo_command(args: argparse.Namespace) -> int:
@@ -170,13 +213,26 @@ def print_summary(result: RunResult) -> None:
     print(f"exceptions: {result.csv_path}")
 
 
-def configure_logging(verbosity: int) -> None:
-    level = {-2: logging.ERROR, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
-        verbosity, logging.DEBUG if verbosity > 1 else logging.CRITICAL)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+def progress_for(args: argparse.Namespace) -> Progress:
+    """A bar for a person at a terminal; nothing for cron, pipes, or -q."""
+    if args.quiet or not sys.stderr.isatty():
+        return Silent()
+    return TerminalBar(sys.stderr)
+
+
+def log_file_of(args: argparse.Namespace) -> tuple[Path | None, int, int]:
+    """The rotating log file of the config the command was given (none without a config, or
+    with one that does not load: the command itself then says what is wrong)."""
+    path = getattr(args, "config", None)
+    if not isinstance(path, Path) or not path.is_file():
+        return None, 0, 0
+    try:
+        config = load_config(path)
+    except ConfigError:
+        return None, 0, 0
+    if not config.get("log.file"):
+        return None, 0, 0
+    return config.path("log.file"), config.get("log.max_bytes"), config.get("log.backups")
 
 
 if __name__ == "__main__":

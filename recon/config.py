@@ -67,6 +67,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),
     Setting("report", "dir", "RECON_REPORT_DIR", "reports", str,
             "Folder where each run's report is written"),
+    Setting("report", "language", "RECON_REPORT_LANGUAGE", "pt", str,
+            "Language of the report, its email and exceptions.csv reasons: pt or en"),
+    Setting("schedule", "max_catch_up_days", "RECON_SCHEDULE_MAX_CATCH_UP_DAYS", 31, int,
+            "`recon run` without dates covers every day since the last successful run, at most "
+            "this many"),
+    Setting("log", "file", "RECON_LOG_FILE", "recon.log", str,
+            "Log file (INFO and up, whatever -q says), rotated by size; empty for none"),
+    Setting("log", "max_bytes", "RECON_LOG_MAX_BYTES", 5_000_000, int,
+            "Size at which the log file is rotated"),
+    Setting("log", "backups", "RECON_LOG_BACKUPS", 5, int, "Rotated log files kept"),
     Setting("matching", "due_window_before_days", "RECON_MATCHING_DUE_WINDOW_BEFORE_DAYS", 60, int,
             "Parcelas due up to this many days before a bank line are candidates"),
     Setting("matching", "due_window_after_days", "RECON_MATCHING_DUE_WINDOW_AFTER_DAYS", 10, int,
@@ -87,7 +97,45 @@ SETTINGS: tuple[Setting, ...] = (
             "Late-payment fine (%) the company charges, to explain late amounts"),
     Setting("matching", "juros_month_pct", "RECON_MATCHING_JUROS_MONTH_PCT", 1.0, float,
             "Late-payment interest (% a month, pro rata die), to explain late amounts"),
+    Setting("email", "smtp_host", "RECON_EMAIL_SMTP_HOST", "", str,
+            "SMTP server the report is sent through (`--email`)"),
+    Setting("email", "smtp_port", "RECON_EMAIL_SMTP_PORT", 587, int,
+            "SMTP port (587 for starttls, 465 for ssl)"),
+    Setting("email", "security", "RECON_EMAIL_SECURITY", "starttls", str,
+            "starttls, ssl (TLS from the first byte) or none (loopback relays only)"),
+    Setting("email", "username", "RECON_EMAIL_USERNAME", "", str,
+            "SMTP login; empty for a relay that needs none"),
+    Setting("email", "password_file", "RECON_EMAIL_PASSWORD_FILE", "", str,
+            "0600 file holding the SMTP password (or set RECON_EMAIL_PASSWORD)"),
+    Setting("email", "sender", "RECON_EMAIL_SENDER", "", str,
+            "From address of the report (default: the username)"),
+    Setting("email", "recipients", "RECON_EMAIL_RECIPIENTS", "", str,
+            "Comma-separated addresses the report is sent to"),
+    Setting("email", "always", "RECON_EMAIL_ALWAYS", False, bool,
+            "Send the email even when there is nothing to report"),
+    Setting("email", "timeout_seconds", "RECON_EMAIL_TIMEOUT_SECONDS", 30.0, float,
+            "Timeout of each SMTP operation"),
+    Setting("notify", "webhook_url_file", "RECON_NOTIFY_WEBHOOK_URL_FILE", "", str,
+            "0600 file holding the chat webhook URL (or set RECON_NOTIFY_WEBHOOK_URL)"),
+    Setting("notify", "report_base_url", "RECON_NOTIFY_REPORT_BASE_URL", "", str,
+            "Where the report folder is served; notifications link `<url>/<run id>/report.html`"),
+    Setting("notify", "timeout_seconds", "RECON_NOTIFY_TIMEOUT_SECONDS", 10.0, float,
+            "Timeout of the chat webhook call"),
 )
+
+
+# Secrets someone might try to write in the TOML file, and where they belong instead.
+_SECRETS_OUTSIDE_THE_FILE = {
+    ("email", "password"): "RECON_EMAIL_PASSWORD or email.password_file (a 0600 file)",
+    ("notify", "webhook_url"): "RECON_NOTIFY_WEBHOOK_URL or notify.webhook_url_file (a 0600 file)",
+}
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from SETTINGS (a test keeps the README in step)."""
+    rows = ["| TOML key | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    rows += [f"| `{s.section}.{s.key}` | `{s.env}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +203,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         source = str(path)
     values = {f"{s.section}.{s.key}": _resolve(s, document, env, source) for s in SETTINGS}
     _check_unknown_keys(document, source)
+    _check_choices(values, source)
     accounts = tuple(_account(entry, source) for entry in document.get("accounts", []))
     tables = document.get("statements", {}).get("csv_layouts", {})
     return Config(values=values, accounts=accounts, base_dir=base_dir, source=source,
@@ -192,6 +241,17 @@ def _coerce(setting: Setting, raw: Any, where: str) -> Any:
         ) from exc
 
 
+# Settings that take one of a few words; anything else would fail later, far from the config.
+CHOICES = {"report.language": ("pt", "en")}
+
+
+def _check_choices(values: Mapping[str, Any], source: str) -> None:
+    for dotted, allowed in CHOICES.items():
+        if values[dotted] not in allowed:
+            raise ConfigError(f"{values[dotted]!r} is not one of {', '.join(allowed)}",
+                              key=dotted, source=source)
+
+
 def _check_unknown_keys(document: dict[str, Any], source: str) -> None:
     known = {(s.section, s.key) for s in SETTINGS}
     for section, body in document.items():
@@ -208,6 +268,11 @@ def _check_unknown_keys(document: dict[str, Any], source: str) -> None:
                         "the client secret must not be written in the config file; use "
                         "RECON_CONTAAZUL_CLIENT_SECRET or client_secret_file",
                         key="contaazul.client_secret", source=source)
+                if (section, key) in _SECRETS_OUTSIDE_THE_FILE:
+                    raise ConfigError(
+                        "this secret must not be written in the config file; use "
+                        f"{_SECRETS_OUTSIDE_THE_FILE[(section, key)]}",
+                        key=f"{section}.{key}", source=source)
                 raise ConfigError("unknown setting (typo?)", key=f"{section}.{key}", source=source)
 
 

@@ -15,6 +15,8 @@ Secrets never enter a message: URLs are sanitized and headers are not kept.
   + StoreError             the DuckDB store cannot be opened or written
   + LockHeld               another recon process works on the same company now
   + ReviewError            a review, approval or undo that cannot be done as asked
+  + ReportError            the report cannot be rendered in a browser (Chromium missing or failed)
+  + NotifyError            the report could not be emailed or posted (server, what to do)
 """
 
 from __future__ import annotations
@@ -109,3 +111,11 @@ class LockHeld(ReconError):
 
 class ReviewError(ReconError):
     """A review item, approval, rejection or undo that cannot be done as asked (and why)."""
+
+
+class ReportError(ReconError):
+    """The report cannot be rendered in a browser: Chromium is missing or failed (stderr tail)."""
+
+
+class NotifyError(ReconError):
+    """The report could not be emailed or posted to the chat webhook (never with a secret)."""

@@ -20,7 +20,7 @@ def stored_pair(store: Store, run_id: str, line_key: str, parcela_id: str | None
     return found[0] if found else None
 
 
-def explain_stored(store: Store, run_id: str, decision: Row) -> str:
+def explain_stored(store: Store, run_id: str, decision: Row, language: str = "en") -> str:
     """The sentence for one decision row (a `decisions` row, or one with the same columns)."""
     pair = stored_pair(store, run_id, decision["line_key"], decision.get("parcela_id"))
     rival = None
@@ -33,4 +33,4 @@ def explain_stored(store: Store, run_id: str, decision: Row) -> str:
             "SELECT * FROM allocations WHERE run_id = ? AND line_key = ? AND parcela_id = ?",
             [run_id, decision["line_key"], decision["parcela_id"]])
         allocation = found[0] if found else None
-    return explain_decision(decision, pair, rival, allocation)
+    return explain_decision(decision, pair, rival, allocation, language=language)

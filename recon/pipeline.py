@@ -32,6 +32,7 @@ from recon.errors import ReconError
 from recon.ingest import load_statements, record_gaps
 from recon.lock import company_lock
 from recon.policy import hold_back
+from recon.progress import Progress, Silent
 from recon.records import (
     LEDGER_HOLDS,
     ContaFinanceira,
@@ -138,13 +139,16 @@ def build_client(config: Config, transport: httpx.AsyncBaseTransport | None = No
     )
 
 
-def run(config: Config, window: RunWindow, *, dry_run: bool = False) -> RunResult:
-    return asyncio.run(run_async(config, window, dry_run=dry_run))
+def run(config: Config, window: RunWindow, *, dry_run: bool = False,
+        progress: Progress | None = None) -> RunResult:
+    return asyncio.run(run_async(config, window, dry_run=dry_run, progress=progress))
 
 
-async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False) -> RunResult:
+async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False,
+                    progress: Progress | None = None) -> RunResult:
     from reports.build import write_reports  # reports depend on the store, not the reverse
 
+    steps = progress or Silent()
     result = RunResult(run_id=new_run_id(), window=window, dry_run=dry_run)
     async with operation(config, result, "run") as store:
         async with build_client(config) as client:
@@ -153,11 +157,13 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
                 concurrency=config.get("contaazul.max_concurrency"),
                 pulled_since=datetime.now(tz=SAO_PAULO) - PULL_CLOCK_SKEW,
                 due_window=due_window(config, result.window))
+            steps.stage("pulling")
             await _pull_and_load(store, client, config, result)
             if not dry_run:
                 # What earlier runs and people decided comes first, and holds its lines.
                 await resolve_pending(store, client, annotate_confirmed=options.annotate)
                 write_plan(store, plan_approved_settlements(store, result.run_id))
+            steps.stage("matching")
             _select_run_lines(store, result)
             match_run(store, result.run_id, match_settings(config))
             withdraw_rejected(store, result.run_id)
@@ -165,23 +171,27 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False)
             sync_queue(store, result.run_id)
             if not dry_run:
                 write_plan(store, plan_auto_settlements(store, result.run_id))
-                await apply_planned(store, client, options, result.run_id)
+                await apply_planned(store, client, options, result.run_id, steps)
+        steps.stage("reporting")
         result.counts.update(run_counts(store, result.run_id))
         result.report_path, result.csv_path = write_reports(
-            store, result.run_id, config.path("report.dir"))
+            store, result.run_id, config.path("report.dir"), config.get("report.language"))
+        steps.finish()
     return result
 
 
 async def apply_planned(store: Store, client: ContaAzulClient, options: SettleOptions,
-                        run_id: str | None = None) -> None:
+                        run_id: str | None = None, progress: Progress | None = None) -> None:
     """Apply every planned baixa. Only this run's automatic ones were matched against this
     run's pull; the rest (earlier runs' leftovers, approvals) read their parcela first."""
     plans = planned(store)
     is_fresh = [p.run_id == run_id and p.source == "auto" for p in plans]
     fresh: list[PlannedBaixa] = [p for p, new in zip(plans, is_fresh, strict=True) if new]
     others = [p for p, new in zip(plans, is_fresh, strict=True) if not new]
-    await apply_plan(store, client, others, replace(options, pulled_since=None))
-    await apply_plan(store, client, fresh, options)
+    steps = progress or Silent()
+    steps.stage("settling", total=len(plans))
+    await apply_plan(store, client, others, replace(options, pulled_since=None), progress=steps)
+    await apply_plan(store, client, fresh, options, progress=steps)
 
 
 @asynccontextmanager
@@ -198,6 +208,27 @@ async def operation(config: Config, result: RunResult, command: str) -> AsyncIte
                         error=str(exc) if isinstance(exc, ReconError) else repr(exc))
             raise
         _finish_run(store, result, status="succeeded", exit_code=result.exit_code)
+
+
+def catch_up_window(config: Config, yesterday: date) -> RunWindow:
+    """The days no successful run has covered yet, up to yesterday: a nightly run after missed
+    nights catches up on all of them at once, and a rerun covers yesterday again (idempotent:
+    settled lines are held). Never more than `schedule.max_catch_up_days`."""
+    limit = config.get("schedule.max_catch_up_days")
+    with company_lock(config.path("store.path"), "recon run (catch-up)"), \
+            Store(config.path("store.path")) as store:
+        rows = store.query(
+            """SELECT max(window_to) AS last FROM runs
+               WHERE status = 'succeeded' AND NOT dry_run AND coalesce(command, 'run') = 'run'""")
+    last = rows[0]["last"]
+    start = yesterday if last is None or last >= yesterday else last + timedelta(days=1)
+    earliest = yesterday - timedelta(days=max(1, limit) - 1)
+    if start < earliest:
+        log.warning("last successful run covered up to %s; catching up from %s only "
+                    "(schedule.max_catch_up_days = %d): run `recon run --from %s --to %s` for "
+                    "the days before", last, earliest, limit, start, earliest - timedelta(days=1))
+        start = earliest
+    return RunWindow(start, yesterday)
 
 
 def settle_options(config: Config) -> SettleOptions:

@@ -23,6 +23,7 @@ from recon.contaazul.client import ContaAzulClient
 from recon.dates import SAO_PAULO
 from recon.errors import ContaAzulConflict, ContaAzulError, ContaAzulTransportError
 from recon.money import format_brl, from_cents
+from recon.progress import Progress, Silent
 from recon.records import LEDGER_PLANNED, LEDGER_UNRESOLVED, BankAccount, ParcelaDetail
 from recon.sources.keys import fold_text
 from recon.store import Store
@@ -331,12 +332,14 @@ class SettleOptions:
 
 
 async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedBaixa],
-                     options: SettleOptions | None = None, actor: str = "recon") -> None:
+                     options: SettleOptions | None = None, actor: str = "recon",
+                     progress: Progress | None = None) -> None:
     """Settle the planned matches (rows at `intent`), several parcelas at a time.
 
     Failures are recorded on the ledger row, never raised.
     """
     opts = options or SettleOptions()
+    steps = progress or Silent()
     ledger = Ledger(store, actor)
     slots = asyncio.Semaphore(max(1, opts.concurrency))
     read_each = opts.annotate or opts.pulled_since is None
@@ -345,7 +348,7 @@ async def apply_plan(store: Store, client: ContaAzulClient, plans: list[PlannedB
         batch = _one_per_parcela(plans[start:start + batch_size])
         for group in batch:
             changed = None if read_each else await _changed_since_pull(client, opts)
-            await gather_all(*(_settle_guarded(ledger, client, plan, changed, opts, slots)
+            await gather_all(*(_settle_guarded(ledger, client, plan, changed, opts, slots, steps)
                                for plan in group))
 
 
@@ -368,18 +371,24 @@ def _one_per_parcela(plans: list[PlannedBaixa]) -> list[list[PlannedBaixa]]:
 
 async def _settle_guarded(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
                           changed: set[str] | None, opts: SettleOptions,
-                          slots: asyncio.Semaphore) -> None:
+                          slots: asyncio.Semaphore, progress: Progress) -> None:
     async with slots:
-        if ledger.state_of(plan) != "intent":
-            return  # already sent, settled or dropped by another path
-        try:
-            if changed is None or plan.parcela_id in changed:
-                await _settle_one(ledger, client, plan, annotate_after=opts.annotate)
-            else:
-                await _post_baixa(ledger, client, plan)
-        except ContaAzulError as exc:
-            log.warning("parcela %s: %s", plan.parcela_id, exc)
-            _record_failure(ledger, plan, exc)
+        await _settle_planned(ledger, client, plan, changed, opts)
+        progress.advance()
+
+
+async def _settle_planned(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaixa,
+                          changed: set[str] | None, opts: SettleOptions) -> None:
+    if ledger.state_of(plan) != "intent":
+        return  # already sent, settled or dropped by another path
+    try:
+        if changed is None or plan.parcela_id in changed:
+            await _settle_one(ledger, client, plan, annotate_after=opts.annotate)
+        else:
+            await _post_baixa(ledger, client, plan)
+    except ContaAzulError as exc:
+        log.warning("parcela %s: %s", plan.parcela_id, exc)
+        _record_failure(ledger, plan, exc)
 
 
 def _record_failure(ledger: Ledger, plan: PlannedBaixa, exc: ContaAzulError) -> None:

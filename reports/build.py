@@ -1,4 +1,4 @@
-"""Write a run's report.html and exceptions.csv under the report folder."""
+"""Write a run's report.html, exceptions.csv and exceptions.json under the report folder."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ from pathlib import Path
 
 from recon.store import Store
 from reports.context import build_context
-from reports.exports import exception_rows, to_csv
+from reports.exports import exception_rows, to_csv, to_json
 from reports.render import render_html
 
 log = logging.getLogger(__name__)
 
 
-def write_reports(store: Store, run_id: str, report_dir: Path) -> tuple[Path, Path]:
-    context = build_context(store, run_id)
+def write_reports(store: Store, run_id: str, report_dir: Path,
+                  language: str = "pt") -> tuple[Path, Path]:
+    context = build_context(store, run_id, language)
     folder = report_dir / run_id
     html_path = folder / "report.html"
     csv_path = folder / "exceptions.csv"
+    rows = exception_rows(context)
     _write_atomically(html_path, render_html(context))
-    _write_atomically(csv_path, to_csv(exception_rows(context)))
+    _write_atomically(csv_path, to_csv(rows))
+    _write_atomically(folder / "exceptions.json", to_json(rows, run_id))
     log.info("report written to %s", html_path)
     return html_path, csv_path
 

@@ -11,17 +11,26 @@ from recon.summary import run_counts
 Row = dict[str, Any]
 
 
-def build_context(store: Store, run_id: str) -> dict[str, Any]:
+PARTIAL_KINDS = ("partial", "split")  # money arrived, but not what the parcela asks for
+HISTORY_RUNS = 14  # runs shown in the auto-match-rate chart
+
+
+def build_context(store: Store, run_id: str, language: str = "pt") -> dict[str, Any]:
     run = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])[0]
-    review = _review(store, run_id)
+    suggestions = _review(store, run_id, language)
     return {
         "run": run,
+        "language": language,
         "counts": run_counts(store, run_id),
+        "amounts": _amounts(store, run_id),
         "files": store.query("SELECT * FROM statement_files WHERE run_id = ? ORDER BY file", [run_id]),
-        "settled": _settled(store, run_id),
-        "review": review,
-        "unmatched_lines": _unmatched_lines(store, run_id),
+        "settled": _settled(store, run_id, language),
+        "review": [r for r in suggestions if r.get("kind") not in PARTIAL_KINDS],
+        "partials": [r for r in suggestions if r.get("kind") in PARTIAL_KINDS],
+        "unmatched_lines": _unmatched_lines(store, run_id, language),
         "unpaid_parcelas": _unpaid_parcelas(store, run_id),
+        "auto_rate_history": _auto_rate_history(store, run_id),
+        "unexplained_by_account": _unexplained_by_account(store, run_id),
         "rejects": store.query(
             "SELECT * FROM rejects WHERE run_id = ? AND kind IN ('file', 'rejected', 'warning') "
             "ORDER BY file, kind = 'file' DESC, line",
@@ -44,7 +53,7 @@ def build_context(store: Store, run_id: str) -> dict[str, Any]:
     }
 
 
-def _settled(store: Store, run_id: str) -> list[Row]:
+def _settled(store: Store, run_id: str, language: str) -> list[Row]:
     rows = store.query(
         """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, s.baixa_id, s.state,
                   p.descricao, p.contact_name
@@ -53,10 +62,10 @@ def _settled(store: Store, run_id: str) -> list[Row]:
            LEFT JOIN parcelas p ON p.parcela_id = d.parcela_id AND p.run_id = d.run_id
            WHERE d.run_id = ? AND d.decision = 'auto'
            ORDER BY l.posted_on, l.line_key""", [run_id])
-    return _explained(store, run_id, rows)
+    return _explained(store, run_id, rows, language)
 
 
-def _review(store: Store, run_id: str) -> list[Row]:
+def _review(store: Store, run_id: str, language: str) -> list[Row]:
     lines = store.query(
         """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line, i.item_id
            FROM decisions d JOIN statement_lines l USING (line_key)
@@ -76,31 +85,78 @@ def _review(store: Store, run_id: str) -> list[Row]:
                LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
                WHERE a.run_id = ? AND a.line_key = ? ORDER BY p.due_on, a.parcela_id""",
             [run_id, line["line_key"]])
-    return _explained(store, run_id, lines)
+    return _explained(store, run_id, lines, language)
 
 
-def _unmatched_lines(store: Store, run_id: str) -> list[Row]:
+def _unmatched_lines(store: Store, run_id: str, language: str) -> list[Row]:
     rows = store.query(
         """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, l.source_line
            FROM decisions d JOIN statement_lines l USING (line_key)
            WHERE d.run_id = ? AND d.decision = 'unmatched' ORDER BY l.posted_on, l.line_key""",
         [run_id])
-    return _explained(store, run_id, rows)
+    return _explained(store, run_id, rows, language)
 
 
-def _explained(store: Store, run_id: str, rows: list[Row]) -> list[Row]:
+def _explained(store: Store, run_id: str, rows: list[Row], language: str) -> list[Row]:
     """Each decision's `reason`: its signals, the split of the amount, the runner-up."""
     for row in rows:
-        row["reason"] = explain_stored(store, run_id, row)
+        row["reason"] = explain_stored(store, run_id, row, language)
     return rows
 
 
 def _unpaid_parcelas(store: Store, run_id: str) -> list[Row]:
-    """Parcelas due inside the run's window that no bank line was matched or proposed to."""
+    """Parcelas due by the end of the run's window (overdue ones included, as far back as the
+    pull reached) that no bank line was matched or proposed to, oldest first."""
     return store.query(
-        """SELECT p.* FROM parcelas p JOIN runs r ON r.run_id = p.run_id
-           WHERE p.run_id = ? AND p.open_cents > 0
-             AND p.due_on BETWEEN r.window_from AND r.window_to
+        """SELECT p.*, r.window_to - p.due_on AS days_overdue
+           FROM parcelas p JOIN runs r ON r.run_id = p.run_id
+           WHERE p.run_id = ? AND p.open_cents > 0 AND p.due_on <= r.window_to
              AND p.parcela_id NOT IN (
                  SELECT parcela_id FROM decisions WHERE run_id = p.run_id AND parcela_id IS NOT NULL)
+             AND p.parcela_id NOT IN (
+                 SELECT parcela_id FROM allocations WHERE run_id = p.run_id)
+             AND p.parcela_id NOT IN (
+                 SELECT parcela_id FROM settlements WHERE state IN ('confirmed', 'annotated'))
            ORDER BY p.due_on, p.parcela_id""", [run_id])
+
+
+def _amounts(store: Store, run_id: str) -> Row:
+    """Headline money: what was read, settled, left to review and left unexplained."""
+    return store.query(
+        """SELECT coalesce(sum(abs(l.amount_cents)), 0) AS lines_cents,
+                  coalesce(sum(abs(l.amount_cents)) FILTER (WHERE d.decision = 'auto'), 0)
+                      AS auto_cents,
+                  coalesce(sum(abs(l.amount_cents)) FILTER (WHERE d.decision = 'review'), 0)
+                      AS review_cents,
+                  coalesce(sum(abs(l.amount_cents)) FILTER (WHERE d.decision = 'unmatched'), 0)
+                      AS unmatched_cents
+           FROM run_lines r JOIN statement_lines l USING (line_key)
+           LEFT JOIN decisions d ON d.run_id = r.run_id AND d.line_key = r.line_key
+           WHERE r.run_id = ?""", [run_id])[0]
+
+
+def _auto_rate_history(store: Store, run_id: str) -> list[Row]:
+    """Share of bank lines settled automatically, for this run and the runs before it."""
+    return store.query(
+        f"""SELECT run_id, window_to, auto, lines FROM (
+               SELECT r.run_id, r.window_to, r.started_at,
+                      (SELECT count(*) FROM decisions d
+                       WHERE d.run_id = r.run_id AND d.decision = 'auto') AS auto,
+                      (SELECT count(*) FROM run_lines l WHERE l.run_id = r.run_id) AS lines
+               FROM runs r
+               WHERE coalesce(r.command, 'run') = 'run' AND r.status <> 'failed'
+                 AND r.started_at <= (SELECT started_at FROM runs WHERE run_id = ?)
+               ORDER BY r.started_at DESC LIMIT {HISTORY_RUNS})
+           WHERE lines > 0 ORDER BY started_at""", [run_id])
+
+
+def _unexplained_by_account(store: Store, run_id: str) -> list[Row]:
+    """Bank money no parcela explains yet (to review or unmatched), per account."""
+    return store.query(
+        """SELECT coalesce(c.nome, l.conta_financeira_id) AS conta,
+                  sum(abs(l.amount_cents)) AS cents, count(*) AS lines
+           FROM decisions d JOIN statement_lines l USING (line_key)
+           LEFT JOIN (SELECT id, any_value(nome) AS nome FROM contas WHERE run_id = ?
+                      GROUP BY id) c ON c.id = l.conta_financeira_id
+           WHERE d.run_id = ? AND d.decision IN ('review', 'unmatched')
+           GROUP BY ALL ORDER BY cents DESC""", [run_id, run_id])

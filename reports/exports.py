@@ -1,12 +1,18 @@
-"""exceptions.csv: one row per exception, with a stable schema documented in the README."""
+"""exceptions.csv and exceptions.json: one row per exception, with a stable schema documented
+in the README (new kinds or columns are added at the end; none is renamed or removed)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from recon.money import from_cents
+
+SCHEMA_VERSION = 1
 
 COLUMNS = ("kind", "run_id", "date", "amount", "memo", "file", "line", "parcela_id",
            "parcela", "contact", "score", "reason", "hint")
@@ -21,13 +27,19 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(_row("review", run_id, item, parcela_id=item["parcela_id"],
                          parcela=best.get("descricao"), contact=best.get("contact_name"),
                          score=round(item["score"], 3), reason=item["reason"]))
+    for item in context.get("partials", []):
+        rows.append(_row("partial_payment", run_id, item, parcela_id=item["parcela_id"],
+                         score=round(item["score"], 3) if item.get("score") is not None else None,
+                         reason=item["reason"]))
     for item in context["unmatched_lines"]:
         rows.append(_row("unmatched_line", run_id, item, reason=item["reason"]))
     for item in context["unpaid_parcelas"]:
         rows.append({"kind": "unpaid_parcela", "run_id": run_id, "date": item["due_on"],
                      "amount": from_cents(item["open_cents"]), "parcela_id": item["parcela_id"],
                      "parcela": item["descricao"], "contact": item["contact_name"],
-                     "reason": f"no bank line matched (status {item['status']})"})
+                     "reason": f"no bank line matched (status {item['status']}"
+                               + (f", {item['days_overdue']} days overdue)"
+                                  if item.get("days_overdue") else ")")})
     for item in context["rejects"]:
         kind = {"file": "rejected_file", "warning": "statement_warning"}.get(
             item["kind"], "rejected_line")
@@ -68,3 +80,18 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({column: "" if row.get(column) is None else row[column] for column in COLUMNS})
     return buffer.getvalue()
+
+
+def to_json(rows: list[dict[str, Any]], run_id: str) -> str:
+    """The same rows as the CSV, typed: amounts as strings in reais ("1500.00", never a float),
+    dates as YYYY-MM-DD, absent values as null."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    document = {"schema": SCHEMA_VERSION, "run_id": run_id, "columns": list(COLUMNS),
+                "rows": [{column: cell(row.get(column)) for column in COLUMNS} for row in rows]}
+    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from recon.money import format_brl
-
-
-def format_date(value: date | datetime | None) -> str:
-    return "" if value is None else value.strftime("%d/%m/%Y")
+from reports.charts import amount_bars, auto_rate_chart
+from reports.labels import LABELS, day, money, short_day
 
 
 def format_score(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def environment() -> Environment:
+def environment(language: str = "pt") -> Environment:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
         autoescape=select_autoescape(["html", "j2"], default=True),
@@ -26,11 +22,20 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["brl"] = format_brl
-    env.filters["ddmmyyyy"] = format_date
+    env.filters["brl"] = money(language)
+    env.filters["ddmmyyyy"] = day(language)
     env.filters["score"] = format_score
     return env
 
 
 def render_html(context: dict[str, Any]) -> str:
-    return environment().get_template("report.html.j2").render(**context)
+    language = context.get("language", "pt")
+    labels = LABELS[language]
+    charts = {
+        "auto_rate": auto_rate_chart(context.get("auto_rate_history", []), short_day(language),
+                                     labels["auto_rate"]),
+        "unexplained": amount_bars(context.get("unexplained_by_account", []), money(language),
+                                   labels["unexplained_by_account"]),
+    }
+    return environment(language).get_template("report.html.j2").render(
+        **context, t=labels, charts=charts)

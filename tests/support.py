@@ -74,3 +74,15 @@ def writes(server) -> list:
 
 def parcelas_by_description(server) -> dict[str, dict]:
     return {p["descricao"]: p for p in server.snapshot()["parcelas"]}
+
+
+def make_demo_clean(folder: Path) -> None:
+    """The demo inbox down to one clear match on 05/11 (Clínica Sorriso's PIX in the Nubank
+    file): a night with nothing for a person to look at."""
+    inbox = folder / "inbox"
+    for name in ("extrato-santander-corrompido.ofx", "itau-2026-11.ofx"):
+        (inbox / name).unlink()
+    text = (inbox / "nubank-2026-11.ofx").read_text(encoding="utf-8")
+    start = text.index("<STMTTRN>\n<TRNTYPE>DEBIT")  # the debit no parcela explains
+    end = text.index("</STMTTRN>", start) + len("</STMTTRN>\n")
+    (inbox / "nubank-2026-11.ofx").write_text(text[:start] + text[end:], encoding="utf-8")

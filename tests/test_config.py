@@ -70,3 +70,12 @@ def test_accounts_mapping_requires_a_conta(tmp_path):
     config = load_config(
         write(tmp_path, '[[accounts]]\nfiles = "x*.ofx"\nconta_financeira_id = "abc"\n'), environ={})
     assert config.accounts[0].conta_financeira_id == "abc"
+
+
+def test_the_readme_lists_every_setting_as_the_code_declares_it():
+    from pathlib import Path
+
+    from recon.config import settings_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "regenerate README's table with recon.config.settings_table()"

@@ -9,7 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support import EXPECTED_AUTO, WINDOW, parcelas_by_description, recon_run, writes
+from support import (
+    EXPECTED_AUTO,
+    WINDOW,
+    make_demo_clean,
+    parcelas_by_description,
+    recon_run,
+    writes,
+)
 
 from recon.cli import main
 from recon.contaazul.standin import StandIn
@@ -100,11 +107,30 @@ def test_report_and_csv_list_every_exception_kind(demo):
     assert kinds.count("review") == 2  # the two R$ 99,90 PIX that name nobody
     rows = list(csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines()))
     for review in (r for r in rows if r["kind"] == "review"):
-        # each proposal says why: its probability, each signal's bits, and the rival
-        assert "p=" in review["reason"] and "amount exact" in review["reason"]
-        assert "runner-up" in review["reason"] and "bits" in review["reason"]
+        # each proposal says why (in the report's language, Portuguese by default): its
+        # probability, each signal's bits, and the rival
+        assert "p=" in review["reason"] and "valor exato" in review["reason"]
+        assert "segundo colocado" in review["reason"] and "bits" in review["reason"]
     assert kinds.count("unmatched_line") == 3
     assert "unpaid_parcela" in kinds
+    [as_json] = (folder / "reports").glob("*/exceptions.json")
+    document = json.loads(as_json.read_text(encoding="utf-8"))
+    assert document["schema"] == 1 and document["columns"][0] == "kind"
+    assert [r["kind"] for r in document["rows"]] == kinds  # the same rows as the CSV
+    assert all(isinstance(r["amount"], str | None) for r in document["rows"])  # never a float
+
+
+def test_the_report_speaks_english_when_asked(demo, monkeypatch):
+    folder, _ = demo
+    monkeypatch.setenv("RECON_REPORT_LANGUAGE", "en")
+    recon_run(folder)
+    [report] = (folder / "reports").glob("*/report.html")
+    html = report.read_text(encoding="utf-8")
+    assert 'lang="en"' in html and "Bank reconciliation" in html and "To review" in html
+    assert "R$ 1,500.00" in html and "2026-11-03" in html  # English number and date formats
+    assert "amount exact" in html and "runner-up" in html
+    monkeypatch.setenv("RECON_REPORT_LANGUAGE", "fr")
+    assert recon_run(folder) == 2  # not a language the report speaks: a configuration error
 
 
 def test_store_records_the_run_and_money_as_integer_centavos(demo):
@@ -207,14 +233,7 @@ def test_configuration_error_exits_2(demo, capsys):
 
 def test_clean_run_exits_0(demo):
     folder, _ = demo
-    inbox = folder / "inbox"
-    for name in ("extrato-santander-corrompido.ofx", "itau-2026-11.ofx"):
-        (inbox / name).unlink()
-    # nubank file: one clear match (Clínica Sorriso) and one debit with no parcela
-    text = (inbox / "nubank-2026-11.ofx").read_text(encoding="utf-8")
-    start = text.index("<STMTTRN>\n<TRNTYPE>DEBIT")
-    end = text.index("</STMTTRN>", start) + len("</STMTTRN>\n")
-    (inbox / "nubank-2026-11.ofx").write_text(text[:start] + text[end:], encoding="utf-8")
+    make_demo_clean(folder)
     assert main(["run", "--config", str(folder / "recon.toml"), "--from", "2026-11-05",
                  "--to", "2026-11-05"]) == 0
 

@@ -2,6 +2,7 @@
 
 import csv
 from datetime import date
+from html.parser import HTMLParser
 
 from reports.exports import COLUMNS, exception_rows, to_csv
 from reports.render import render_html
@@ -41,6 +42,74 @@ def test_bank_text_is_escaped_in_the_html():
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert "Ana &amp; Cia" in html
+
+
+def hostile(field):
+    """Markup a bank, a customer or Conta Azul could put in field (quotes too, for attributes)."""
+    return f"<script>alert('{field}')</script><b>{field}</b><img src=x onerror=\"alert(1)\">&"
+
+
+class Parsed(HTMLParser):
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.attributes, self.text = set(), set(), []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_every_free_text_field_of_every_section_is_escaped():
+    ctx = context(memo=hostile("memo"), reason=hostile("reason"))
+    ctx["run"]["run_id"] = hostile("run_id")
+    review = ctx["review"][0]
+    review["file"] = hostile("review.file")
+    review["candidates"][0].update(descricao=hostile("candidate.descricao"),
+                                   contact_name=hostile("candidate.contact"))
+    allocation = {"descricao": hostile("allocation.descricao"),
+                  "contact_name": hostile("allocation.contact"), "due_on": date(2026, 11, 3),
+                  "gross_cents": 1000, "taxa_cents": 50, "amount_cents": 950}
+    ctx["review"].append({**review, "item_id": 7, "allocations": [allocation, allocation]})
+    ctx["unmatched_lines"][0]["file"] = hostile("line.file")
+    ctx["unpaid_parcelas"][0].update(descricao=hostile("unpaid.descricao"),
+                                     contact_name=hostile("unpaid.contact"))
+    ctx["rejects"][1].update(file=hostile("reject.file"), field=hostile("reject.field"),
+                             value=hostile("reject.value"), reason=hostile("reject.reason"),
+                             hint=hostile("reject.hint"))
+    ctx["gaps"][0].update(conta=hostile("gap.conta"), detail=hostile("gap.detail"))
+    ctx["write_errors"] = [{"posted_on": date(2026, 11, 3), "amount_cents": 100,
+                            "descricao": hostile("write.descricao"), "parcela_id": "p1",
+                            "state": hostile("write.state"), "error": hostile("write.error")}]
+    ctx["settled"] = [{"posted_on": date(2026, 11, 3), "amount_cents": 100,
+                       "memo": hostile("settled.memo"), "descricao": hostile("settled.descricao"),
+                       "contact_name": hostile("settled.contact"),
+                       "reason": hostile("settled.reason"), "state": hostile("settled.state")}]
+    ctx["files"] = [{"file": hostile("files.file"), "format": hostile("files.format"),
+                     "accounts": hostile("files.accounts"), "lines_read": 1, "lines_new": 1,
+                     "lines_dropped": 0, "lines_rejected": 0, "status": "rejected",
+                     "reason": hostile("files.reason")}]
+    ctx["dropped"] = [{"file": hostile("dropped.file"), "n": 2}]
+
+    html = render_html(ctx)
+    page = Parsed(html)
+    assert not page.tags & {"script", "b", "img"}, page.tags
+    assert not [name for name in page.attributes if name.startswith("on")]
+    text = "".join(page.text)
+    fields = ["memo", "reason", "run_id", "review.file", "candidate.descricao",
+              "candidate.contact", "allocation.descricao", "allocation.contact", "line.file",
+              "unpaid.descricao", "unpaid.contact", "reject.file", "reject.field",
+              "reject.value", "reject.reason", "reject.hint", "gap.conta", "gap.detail",
+              "write.descricao", "write.state", "write.error", "settled.memo",
+              "settled.descricao", "settled.contact", "settled.reason", "settled.state",
+              "files.file", "files.format", "files.accounts", "files.reason", "dropped.file"]
+    missing = [field for field in fields if hostile(field) not in text]
+    assert missing == [], f"shown altered or not at all: {missing}"
+    assert html.count("<script") == 0 and html.count("<img") == 0
 
 
 def test_money_and_dates_are_brazilian():
