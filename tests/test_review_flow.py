@@ -402,3 +402,35 @@ def test_undo_without_a_known_versao_refuses_when_other_baixas_exist():
     annotated = {**row, "versao_after": 3}
     assert _changed_since(parcela(ours, theirs, versao=3), annotated, ours) == ""  # versao decides
     assert "versao 4, recon left 3" in _changed_since(parcela(ours, versao=4), annotated, ours)
+
+
+def test_resume_finishes_a_killed_runs_plan_without_pulling_or_matching(demo):
+    folder, server = demo
+    recon_run(folder, "--dry-run")  # decisions, no writes
+    with Store(folder / "recon.duckdb") as store:
+        # what a kill leaves: two baixas planned and never sent, one sent with no answer
+        store.execute(
+            """INSERT INTO settlements (line_key, parcela_id, run_id, state, tag, amount_cents,
+                   data_pagamento, conta_financeira_id, updated_at)
+               SELECT d.line_key, d.parcela_id, d.run_id,
+                      CASE WHEN row_number() OVER (ORDER BY d.line_key) = 1 THEN 'sent'
+                           ELSE 'intent' END,
+                      'recon:' || d.line_key, abs(l.amount_cents), l.posted_on,
+                      l.conta_financeira_id, now()
+               FROM decisions d JOIN statement_lines l USING (line_key)
+               WHERE d.decision = 'auto' AND d.kind = 'one_to_one'
+               ORDER BY d.line_key LIMIT 3""")
+        planned = {r["parcela_id"] for r in store.query(
+            "SELECT parcela_id FROM settlements WHERE state = 'intent'")}
+    before = len(server.journal)
+    assert recon(folder, "resume") == 0
+    paths = [e.path for e in server.journal[before:]]
+    assert not any(p.endswith("/buscar") or "conta-financeira" in p for p in paths)  # no pull
+    counts = recon_baixas(server)
+    assert {pid for pid, n in counts.items() if n} == planned and max(counts.values()) == 1
+    rows = store_rows(folder, "SELECT state FROM settlements")
+    assert len(planned) == 2
+    # the one `sent` with no baixa behind it is abandoned (the next run plans it again)
+    assert sorted(r["state"] for r in rows) == ["abandoned", "annotated", "annotated"]
+    recon_run(folder)
+    assert max(recon_baixas(server).values()) == 1
