@@ -183,9 +183,15 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False,
 async def apply_planned(store: Store, client: ContaAzulClient, options: SettleOptions,
                         run_id: str | None = None, progress: Progress | None = None) -> None:
     """Apply every planned baixa. Only this run's automatic ones were matched against this
-    run's pull; the rest (earlier runs' leftovers, approvals) read their parcela first."""
+    run's pull; the rest (earlier runs' leftovers, approvals, pairs abandoned before) read
+    their parcela first, whatever settle.annotate_parcela says."""
     plans = planned(store)
-    is_fresh = [p.run_id == run_id and p.source == "auto" for p in plans]
+    # A pair abandoned before (a POST whose outcome was never seen) is read first too: if
+    # that POST landed after all, the read finds our tag instead of sending a second baixa.
+    abandoned = {(r["line_key"], r["parcela_id"]) for r in store.query(
+        "SELECT DISTINCT line_key, parcela_id FROM events WHERE event = 'abandoned'")}
+    is_fresh = [p.run_id == run_id and p.source == "auto"
+                and (p.line_key, p.parcela_id) not in abandoned for p in plans]
     fresh: list[PlannedBaixa] = [p for p, new in zip(plans, is_fresh, strict=True) if new]
     others = [p for p, new in zip(plans, is_fresh, strict=True) if not new]
     steps = progress or Silent()

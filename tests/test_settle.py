@@ -167,3 +167,49 @@ def test_the_ledger_never_walks_a_row_back_to_a_replannable_state(tmp_path):
         ledger.move(PLAN, "failed", error="PATCH refused")
         [row] = store.query("SELECT state, baixa_id, error FROM settlements")
         assert row == {"state": "confirmed", "baixa_id": "b1", "error": "PATCH refused"}
+
+
+def test_a_pair_abandoned_before_is_read_first_even_in_lean_mode(tmp_path):
+    """The POST whose answer was lost may land after our lookup: when the pair is planned
+    again, the parcela is read and our tag found, so no second baixa is sent."""
+    from datetime import datetime
+
+    from recon.pipeline import apply_planned
+    from recon.settle import SettleOptions, record_event, write_plan
+    from recon.store import Store
+
+    requests = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append((request.method, request.url.path))
+        if (granted := token_response(request)) is not None:
+            return granted
+        if request.url.path.endswith("/buscar"):
+            return httpx.Response(200, json={"itens_totais": 0, "itens": []})
+        return httpx.Response(200, json={  # the late baixa, with our tag
+            "id": "p1", "versao": 3, "status": "QUITADO", "nao_pago": 0, "nota": "",
+            "baixas": [{"id": "b-late", "observacao": "recon:abc123 run:run0",
+                        "nsu": "recon:abc123", "data_pagamento": "2026-11-04",
+                        "valor_composicao": {"valor_bruto": "2450.37"}}]})
+
+    client = mock_client(tmp_path, handler)
+    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
+                            due_window=(date(2026, 9, 1), date(2026, 11, 30)))
+
+    async def go():
+        async with client:
+            with Store(tmp_path / "s.duckdb") as store:
+                store.execute(
+                    """INSERT INTO statement_lines (line_key, file, bank_code, branch,
+                           account_number, conta_financeira_id, posted_on, amount_cents, memo,
+                           first_run_id)
+                       VALUES ('abc123', 'itau.ofx', '341', '1234', '567890', 'c1', ?, -245037,
+                               'PAGAMENTO DE TITULO LIGHT', 'run0')""", [PLAN.data_pagamento])
+                record_event(store, "recon", "abandoned", line_key="abc123", parcela_id="p1")
+                write_plan(store, [PLAN])
+                await apply_planned(store, client, options, run_id=PLAN.run_id)
+                return store.query("SELECT state, baixa_id FROM settlements")
+
+    [row] = asyncio.run(go())
+    assert row == {"state": "confirmed", "baixa_id": "b-late"}
+    assert not any(method == "POST" and "/v1/" in path for method, path in requests)
