@@ -25,6 +25,7 @@ import httpx
 
 from recon.config import SETTINGS, Config, read_secret_file
 from recon.errors import ConfigError, NotifyError
+from reports.labels import LABELS, day
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,23 @@ SECURITY_MODES = ("starttls", "ssl", "none")
 EXCEPTION_COUNTS = ("review", "unmatched", "files_rejected", "lines_rejected", "write_errors",
                     "statement_gaps")
 # Subject parts: count key, singular, plural (only the non-zero ones are said).
-_SUBJECT_PARTS = (("review", "para revisar", "para revisar"),
-                  ("unmatched", "sem parcela", "sem parcela"),
-                  ("files_rejected", "arquivo rejeitado", "arquivos rejeitados"),
-                  ("lines_rejected", "linha rejeitada", "linhas rejeitadas"),
-                  ("statement_gaps", "extrato incompleto", "extratos incompletos"),
-                  ("write_errors", "erro ao gravar", "erros ao gravar"))
+_SUBJECT_PARTS = {
+    "pt": (("review", "para revisar", "para revisar"),
+           ("unmatched", "sem parcela", "sem parcela"),
+           ("files_rejected", "arquivo rejeitado", "arquivos rejeitados"),
+           ("lines_rejected", "linha rejeitada", "linhas rejeitadas"),
+           ("statement_gaps", "extrato incompleto", "extratos incompletos"),
+           ("write_errors", "erro ao gravar", "erros ao gravar")),
+    "en": (("review", "to review", "to review"),
+           ("unmatched", "with no parcela", "with no parcela"),
+           ("files_rejected", "file rejected", "files rejected"),
+           ("lines_rejected", "line rejected", "lines rejected"),
+           ("statement_gaps", "incomplete statement", "incomplete statements"),
+           ("write_errors", "write error", "write errors")),
+}
+# (nothing to review, settled one, settled many, "to" between dates, dry run)
+_SUBJECT_WORDS = {"pt": ("nada a revisar", "baixado", "baixados", "a", "simulação"),
+                  "en": ("nothing to review", "settled", "settled", "to", "dry run")}
 _PASSWORD_HELP = f"{PASSWORD_ENV} or email.password_file (a 0600 file)"
 _WEBHOOK_HELP = f"{WEBHOOK_ENV} or notify.webhook_url_file (a 0600 file)"
 
@@ -144,22 +156,24 @@ def something_to_report(counts: Mapping[str, int]) -> bool:
 
 
 def subject(counts: Mapping[str, int], window_from: date, window_to: date, *,
-            dry_run: bool = False) -> str:
-    """`recon: 2 para revisar, 3 sem parcela — 02/11/2026 a 06/11/2026`."""
+            dry_run: bool = False, language: str = "pt") -> str:
+    """`recon: 2 para revisar, 3 sem parcela — 02/11/2026 a 06/11/2026` (or in English)."""
+    nothing, one_settled, many_settled, to, simulated = _SUBJECT_WORDS[language]
     parts = [f"{counts[key]} {one if counts[key] == 1 else many}"
-             for key, one, many in _SUBJECT_PARTS if counts.get(key)]
+             for key, one, many in _SUBJECT_PARTS[language] if counts.get(key)]
     settled = counts.get("settled", 0)
     summary = ", ".join(parts) or (
-        f"nada a revisar, {settled} {'baixado' if settled == 1 else 'baixados'}")
-    period = f"{window_from:%d/%m/%Y}" if window_from == window_to else (
-        f"{window_from:%d/%m/%Y} a {window_to:%d/%m/%Y}")
-    return f"recon: {summary} — {period}" + (" (simulação)" if dry_run else "")
+        f"{nothing}, {settled} {one_settled if settled == 1 else many_settled}")
+    when = day(language)
+    period = when(window_from) if window_from == window_to else (
+        f"{when(window_from)} {to} {when(window_to)}")
+    return f"recon: {summary} — {period}" + (f" ({simulated})" if dry_run else "")
 
 
 def subject_of(context: Mapping[str, Any]) -> str:
     run = context["run"]
     return subject(context["counts"], run["window_from"], run["window_to"],
-                   dry_run=bool(run.get("dry_run")))
+                   dry_run=bool(run.get("dry_run")), language=context.get("language", "pt"))
 
 
 def report_link(config: Config, run_id: str, report_path: Path) -> str:
@@ -191,23 +205,26 @@ def build_message(context: Mapping[str, Any], html: str, text: str, csv_bytes: b
 def webhook_payload(context: Mapping[str, Any], link: str) -> dict[str, Any]:
     """Slack-compatible: `text` for every receiver, `blocks` for the ones that render them."""
     counts = context["counts"]
-    figures = [("Lançamentos lidos", counts.get("lines", 0)),
-               ("Baixados automaticamente", counts.get("settled", 0)),
-               ("Para revisar", counts.get("review", 0)),
-               ("Sem parcela", counts.get("unmatched", 0)),
-               ("Parcelas sem pagamento", len(context.get("unpaid_parcelas", []))),
-               ("Arquivos rejeitados", counts.get("files_rejected", 0))]
+    t = LABELS[context.get("language", "pt")]
+    figures = [(t["lines_read"], counts.get("lines", 0)),
+               (t["settled_auto"], counts.get("settled", 0)),
+               (t["to_review"], counts.get("review", 0)),
+               (t["unmatched"], counts.get("unmatched", 0)),
+               (t["unpaid"], len(context.get("unpaid_parcelas", []))),
+               (t["files_rejected"], counts.get("files_rejected", 0))]
     title = _slack_escape(subject_of(context))
     where = _slack_escape(link)
-    shown = f"<{where}|abrir relatório>" if link.startswith(("https://", "http://")) else f"`{where}`"
+    shown = (f"<{where}|{t['open_report']}>" if link.startswith(("https://", "http://"))
+             else f"`{where}`")
     return {
         "text": f"*{title}*\n" + " · ".join(f"{label} {n}" for label, n in figures)
-                + f"\nRelatório: {where}",
+                + f"\n{t['report']}: {where}",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{n}"}
                                            for label, n in figures]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Relatório: {shown}"}]},
+            {"type": "context", "elements": [{"type": "mrkdwn",
+                                              "text": f"{t['report']}: {shown}"}]},
         ],
     }
 

@@ -50,7 +50,8 @@ LABELS: dict[str, dict[str, str]] = {
         "footer": "Gerado por recon. Valores em reais; datas de negócio em horário de São Paulo.",
         "proposal": "Proposta", "approve": "Aprovar", "full_report": "Relatório completo",
         "no_parcela": "nenhuma parcela", "lines_rejected": "Linhas rejeitadas",
-        "gaps_short": "Extratos incompletos",
+        "gaps_short": "Extratos incompletos", "report": "Relatório",
+        "open_report": "abrir relatório",
     },
     "en": {
         "html_lang": "en", "title": "Bank reconciliation", "run": "Run", "period": "period",
@@ -91,7 +92,8 @@ LABELS: dict[str, dict[str, str]] = {
         "footer": "Made by recon. Amounts in reais; business dates in São Paulo time.",
         "proposal": "Proposal", "approve": "Approve", "full_report": "Full report",
         "no_parcela": "no parcela", "lines_rejected": "Lines rejected",
-        "gaps_short": "Incomplete statements",
+        "gaps_short": "Incomplete statements", "report": "Report",
+        "open_report": "open the report",
     },
 }
 LANGUAGES = tuple(LABELS)

@@ -473,3 +473,15 @@ def test_text_report_is_brazilian_and_fits_a_mail_client():
     assert "x.ofx, linha 40: TRNAMT = “   .  ”: not an amount" in text
     assert "Itaú PJ: 04/11/2026 a 05/11/2026 · R$ 120,00" in text
     assert max(len(line) for line in text.splitlines()) <= WIDTH
+
+
+def test_the_subject_and_the_chat_post_speak_the_report_language():
+    counts = {"review": 2, "unmatched": 1, "settled": 8}
+    assert notify.subject(counts, date(2026, 11, 2), date(2026, 11, 6), language="en") == (
+        "recon: 2 to review, 1 with no parcela — 2026-11-02 to 2026-11-06")
+    assert notify.subject({"settled": 1}, date(2026, 11, 5), date(2026, 11, 5),
+                          dry_run=True) == "recon: nada a revisar, 1 baixado — 05/11/2026 (simulação)"
+    context = {"language": "en", "counts": counts, "unpaid_parcelas": [],
+               "run": {"window_from": date(2026, 11, 2), "window_to": date(2026, 11, 6)}}
+    payload = notify.webhook_payload(context, "/srv/reports/r1/report.html")
+    assert "To review 2" in payload["text"] and "Report: /srv/reports/r1/report.html" in payload["text"]
