@@ -178,18 +178,21 @@ def print_demo_review(out: Path, state_path: Path) -> None:
     if not items:
         return
     config = out / "recon.toml"
-    print(f"\nwaiting for a person (recon review --config {config}):\n")
+    # The way this recon was started (`.venv/bin/recon` after `make demo`), so the commands
+    # below can be pasted as they are.
+    recon = sys.argv[0] if Path(sys.argv[0]).name == "recon" else "recon"
+    print(f"\nwaiting for a person ({recon} review --config {config}):\n")
     for item in items:
         print_item(item)
     first = items[0]["item_id"]
     port = 8765
     print("to approve one and settle it now, serve the stand-in again and apply:")
-    print(f"  recon standin --state {state_path} --port {port} &")
+    print(f"  {recon} standin --state {state_path} --port {port} &")
     print(f"  export RECON_CONTAAZUL_API_URL=http://127.0.0.1:{port} "
           f"RECON_CONTAAZUL_TOKEN_URL=http://127.0.0.1:{port}/oauth2/token")
-    print(f"  recon approve --config {config} {first} --apply --note 'conferido'")
-    print(f"  recon history --config {config} --line {items[0]['line_key']}")
-    print(f"or reject it (never proposed again): recon reject --config {config} {first}")
+    print(f"  {recon} approve --config {config} {first} --apply --note 'conferido'")
+    print(f"  {recon} history --config {config} --line {items[0]['line_key']}")
+    print(f"or reject it (never proposed again): {recon} reject --config {config} {first}")
 
 
 def _standin_command(args: argparse.Namespace) -> int:
