@@ -130,18 +130,22 @@ def aliases_sql() -> str:
           AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL"""
 
 
-def pair_features_sql() -> str:
-    """What scoring needs per distinct pair of `m_pairs`: numbers and codes, no strings."""
+def pair_ids_sql() -> str:
+    """The distinct pairs of `m_pairs`. Their features are gathered by id from the run's
+    arrays (engine.pair_features): fetching strings and floats back per pair cost more
+    than blocking them."""
+    return "SELECT DISTINCT lid, pid FROM m_pairs"
+
+
+def shared_keys_sql() -> str:
+    """The pairs of `m_pairs` whose line and parcela print the same key, and which kind it
+    is: a valid CPF/CNPJ ('doc:') or another number ('num:'). Only the few pairs sharing one
+    come back; every other pair shares none."""
     return """
-        SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.cp, p.nm, p.contact,
-               l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
-               l.btok <> '' AND l.btok = p.btok AS same_token,
-               p.tf_amount, p.tf_amount_others, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
-               list_has_any(l.doc_keys, p.keys) AS same_document,
-               list_has_any(l.num_keys, p.keys) AS same_number,
-               l.has_document AND p.document IS NOT NULL AS line_has_document,
-               a.contact_id IS NOT NULL AS known_alias
-        FROM (SELECT DISTINCT lid, pid FROM m_pairs) c
-        JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)
-        LEFT JOIN m_alias a ON a.counterpart = l.counterpart AND a.contact_id = p.contact_id
-        ORDER BY c.lid, c.pid"""
+        WITH c AS (SELECT DISTINCT lid, pid FROM m_pairs),
+             lk AS (SELECT lid, unnest(keys) AS k FROM m_lines WHERE len(keys) > 0),
+             pk AS (SELECT pid, unnest(keys) AS k FROM m_parc WHERE len(keys) > 0)
+        SELECT c.lid, c.pid, bool_or(lk.k LIKE 'doc:%') AS same_document,
+               bool_or(lk.k LIKE 'num:%') AS same_number
+        FROM c JOIN lk USING (lid) JOIN pk ON pk.pid = c.pid AND pk.k = lk.k
+        GROUP BY c.lid, c.pid"""

@@ -29,8 +29,9 @@ from matchers.candidates import (
     band_pass_sql,
     exact_pass_sql,
     key_pass_sql,
-    pair_features_sql,
+    pair_ids_sql,
     partial_pass_sql,
+    shared_keys_sql,
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
@@ -89,8 +90,9 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     clock.lap("stage")
     vocab = Vocab.of(pd.factorize(lines["counterpart"])[1], pd.factorize(parcelas["name"])[1])
     model = build_model(store, lines, parcelas, settings, vocab)
+    sides = pair_sides(store, lines, parcelas, vocab)
     clock.lap("model")
-    pairs = candidate_pairs(store, settings, model, vocab, clock)
+    pairs = candidate_pairs(store, settings, model, vocab, clock, sides)
     stats.pairs = len(pairs)
     chosen = assign(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
                     pairs["weight"].to_numpy())
@@ -275,16 +277,16 @@ EMPTY_PAIRS = {
 
 
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
-                    clock: _Clock) -> pd.DataFrame:
+                    clock: _Clock, sides: Sides) -> pd.DataFrame:
     b = settings.blocking
     first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab,
-                         clock=clock, stage="exact")
+                         sides, clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
         store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
     second = _scored_pass(store, [band_pass_sql(b, "m_residue"),
                                   partial_pass_sql(b, "m_residue")], settings, model, vocab,
-                          exclude=first[["lid", "pid"]], clock=clock, stage="band",
+                          sides, exclude=first[["lid", "pid"]], clock=clock, stage="band",
                           needs_evidence=True)
     scored = [frame for frame in (first, second) if not frame.empty]
     if not scored:
@@ -307,7 +309,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
 
 
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
-                 vocab: Vocab, exclude: pd.DataFrame | None = None, *,
+                 vocab: Vocab, sides: Sides, exclude: pd.DataFrame | None = None, *,
                  clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
@@ -316,9 +318,15 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
         store.replace_temp("m_seen", exclude)
         store.execute("DELETE FROM m_pairs USING m_seen "
                       "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
-    frame = store.query_frame(pair_features_sql())
+    ids = store.query_arrays(pair_ids_sql())
+    lid, pid = _ordered_pairs(ids["lid"], ids["pid"], sides)
+    same_document, same_number = _shared_keys(store.query_arrays(shared_keys_sql()), lid, pid,
+                                              sides)
     if needs_evidence:
-        frame = _with_some_evidence(frame, settings.terms)
+        keep = _some_evidence(sides, lid, pid, same_document | same_number, settings.terms)
+        lid, pid = lid[keep], pid[keep]
+        same_document, same_number = same_document[keep], same_number[keep]
+    frame = pair_features(sides, lid, pid, same_document, same_number)
     clock.lap(f"{stage}_features")
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
@@ -329,15 +337,107 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     return _with_explained(scored).drop(columns=SCORING_INPUTS)
 
 
-def _with_some_evidence(frame: pd.DataFrame, terms: LateTerms) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Sides:
+    """What a pair's features need from its line and its parcela, as arrays indexed by lid
+    and by pid: a pair's features are gathers by id, not a join that fetches strings and
+    floats back from DuckDB per pair."""
+
+    line: dict[str, np.ndarray]
+    parcela: dict[str, np.ndarray]
+    aliases: np.ndarray  # sorted alias_code of (memo counterpart, contact) pairs confirmed
+
+    def alias_code(self, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
+        return cp * (len(self.parcela["open"]) + 1) + contact
+
+
+def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
+               vocab: Vocab) -> Sides:
+    """The arrays of Sides. Block tokens become codes shared by both sides, and the known
+    aliases of `m_alias` (strings) codes of counterpart and contact, so pairs compare
+    integers."""
+    token = pd.factorize(np.concatenate([lines["btok"].to_numpy(object),
+                                         parcelas["btok"].to_numpy(object)]))[0]
+    has_token = lines["btok"].to_numpy(object) != ""
+    line = {"amt": lines["amt"].to_numpy(np.int64), "day": lines["day"].to_numpy(np.int64),
+            "cp": lines["cp"].to_numpy(np.int64), "tf_name": lines["tf_name"].to_numpy(float),
+            "has_counterpart": lines["counterpart"].to_numpy(object) != "",
+            "has_document": lines["has_document"].to_numpy(bool),
+            "token": np.where(has_token, token[:len(lines)], -1)}
+    parcela = {"open": parcelas["open"].to_numpy(np.int64),
+               "due": parcelas["due"].to_numpy(np.int64),
+               "nm": parcelas["nm"].to_numpy(np.int64),
+               "contact": parcelas["contact"].to_numpy(np.int64),
+               "has_name": parcelas["name"].to_numpy(object) != "",
+               "has_document": parcelas["has_document"].to_numpy(bool),
+               "token": token[len(lines):],
+               **{c: parcelas[c].to_numpy(float) for c in (
+                   "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")}}
+    alias = store.query_frame("SELECT counterpart, contact_id FROM m_alias")
+    cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
+    contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
+    known = (cp >= 0) & (contact >= 0)
+    sides = Sides(line, parcela, np.zeros(0, np.int64))
+    return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])))
+
+
+def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs by (lid, pid): the order every later tie-break relies on."""
+    width = len(sides.parcela["open"])
+    code = sorted_unique(lid.astype(np.int64) * width + pid)
+    return code // width, code % width
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by a sort: numpy 2's default hashes first and took 60x longer here."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _shared_keys(shared: dict[str, np.ndarray], lid: np.ndarray, pid: np.ndarray,
+                 sides: Sides) -> tuple[np.ndarray, np.ndarray]:
+    """same_document and same_number per pair (lid, pid ordered), from the few sharing one."""
+    width = len(sides.parcela["open"])
+    at = np.searchsorted(lid * width + pid, shared["lid"].astype(np.int64) * width
+                         + shared["pid"])
+    same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
+    same_document[at] = shared["same_document"]
+    same_number[at] = shared["same_number"]
+    return same_document, same_number
+
+
+def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document: np.ndarray,
+                  same_number: np.ndarray) -> pd.DataFrame:
+    """What scoring needs per pair: numbers and codes, no strings."""
+    line, parcela = sides.line, sides.parcela
+    cp, contact = line["cp"][lid], parcela["contact"][pid]
+    token = line["token"][lid]
+    return pd.DataFrame({
+        "lid": lid, "pid": pid, "amt": line["amt"][lid], "open": parcela["open"][pid],
+        "lag": line["day"][lid] - parcela["due"][pid], "cp": cp, "nm": parcela["nm"][pid],
+        "contact": contact, "has_counterpart": line["has_counterpart"][lid],
+        "has_name": parcela["has_name"][pid],
+        "same_token": (token >= 0) & (token == parcela["token"][pid]),
+        **{c: parcela[c][pid] for c in (
+            "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")},
+        "tf_name": line["tf_name"][lid], "same_document": same_document,
+        "same_number": same_number,
+        "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
+        "known_alias": (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)})
+
+
+def _some_evidence(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_key: np.ndarray,
+                   terms: LateTerms) -> np.ndarray:
     """Inexact-amount pairs worth scoring: the arithmetic explains the amount, or a key or
     the payer's name token is shared. The rest (a different payer at a nearby amount) could
     never be proposed, and scoring their names is most of the band pass's cost."""
-    amounts = [frame[c].to_numpy(np.int64) for c in ("amt", "open", "lag")]
-    found = explain(*amounts, terms)
-    keep = (found.late | found.discount | frame["same_token"].to_numpy(bool)
-            | frame["same_document"].to_numpy(bool) | frame["same_number"].to_numpy(bool))
-    return frame.loc[keep].reset_index(drop=True)
+    line, parcela = sides.line, sides.parcela
+    token = line["token"][lid]
+    found = explain(line["amt"][lid], parcela["open"][pid],
+                    line["day"][lid] - parcela["due"][pid], terms)
+    return (found.late | found.discount | same_key
+            | ((token >= 0) & (token == parcela["token"][pid])))
 
 
 def _with_explained(scored) -> pd.DataFrame:  # type: ignore[no-untyped-def]
