@@ -35,7 +35,7 @@ from matchers.candidates import (
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
-from matchers.normalize import block_token, clean_name, document_key, line_features
+from matchers.normalize import block_token, clean_name, document_keys, line_features
 from matchers.scoring import (
     EM_ROUNDS,
     MIN_UNIVERSE,
@@ -202,7 +202,7 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     names = np.array([clean_name(v) for v in values], object)
     tokens = np.array([block_token(v) for v in names], object)
     doc_codes, doc_values = pd.factorize(frame["documento"])
-    documents = np.array([document_key(v) for v in doc_values] + [None], object)
+    documents = np.append(document_keys(list(doc_values)), None)
     name = names[codes] if len(codes) else np.array([], object)
     out = pd.DataFrame({
         "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
@@ -220,17 +220,25 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
     """Per line, the share of same-direction parcelas whose contact name starts with the
     memo's counterpart: how often that name agrees by chance. A full name is on one
-    contact's parcelas; a bank's 10-character cut ('MARIA SILV') is on many."""
+    contact's parcelas; a bank's 10-character cut ('MARIA SILV') is on many. Searched once
+    per distinct name and counterpart, with each name's count of parcelas."""
     out = np.zeros(len(lines))
     for direction in (0, 1):
-        names = np.sort(parcelas.loc[parcelas["dir"] == direction, "name"].to_numpy(str))
+        side = parcelas["dir"].to_numpy() == direction
         rows = np.flatnonzero(lines["dir"].to_numpy() == direction)
-        if len(names) == 0 or len(rows) == 0:
+        if not side.any() or len(rows) == 0:
             continue
-        wanted = lines["counterpart"].to_numpy(str)[rows]
+        codes, names = pd.factorize(parcelas["name"].to_numpy(object)[side])
+        names = np.asarray(names, str)
+        order = np.argsort(names, kind="stable")
+        names = names[order]
+        at_or_after = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(order))[order])]
+        wanted_codes, wanted = pd.factorize(lines["counterpart"].to_numpy(object)[rows])
+        wanted = np.asarray(wanted, str)
         low = np.searchsorted(names, wanted, side="left")
         high = np.searchsorted(names, np.char.add(wanted, "\uffff"), side="left")
-        out[rows] = np.where(wanted == "", 0, high - low) / max(len(names), MIN_UNIVERSE)
+        count = np.where(wanted == "", 0, at_or_after[high] - at_or_after[low])
+        out[rows] = count[wanted_codes] / max(int(side.sum()), MIN_UNIVERSE)
     return out
 
 
