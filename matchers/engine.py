@@ -299,9 +299,8 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     scored = [frame for frame in (first, second) if not frame.empty]
     if not scored:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
-    pairs = pd.concat(scored, ignore_index=True)
-    if (pairs["amount_level"] < 0).any():
-        pairs = pairs.loc[pairs["amount_level"].to_numpy() >= 0].reset_index(drop=True)
+    # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
+    pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
     for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
         model = em_m(pairs, model)
         pairs = rescore(pairs, model)
@@ -311,7 +310,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     order = np.lexsort((pid, -weight, lid))
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    top = pairs.take(order[rank < b.max_candidates]).reset_index(drop=True)
+    top = taken(pairs, order[rank < b.max_candidates])
     clock.lap("top")
     return top
 
@@ -421,7 +420,7 @@ def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document:
     line, parcela = sides.line, sides.parcela
     cp, contact = line["cp"][lid], parcela["contact"][pid]
     token = line["token"][lid]
-    return pd.DataFrame({
+    return frame_of({
         "lid": lid, "pid": pid, "amt": line["amt"][lid], "open": parcela["open"][pid],
         "lag": line["day"][lid] - parcela["due"][pid], "cp": cp, "nm": parcela["nm"][pid],
         "contact": contact, "has_counterpart": line["has_counterpart"][lid],
@@ -433,6 +432,26 @@ def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document:
         "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
         "known_alias": (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)})
+
+
+def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame over these arrays, one block per column. pandas would otherwise copy them
+    into one 2-D block per dtype, and then copy that block again each time scoring sets a
+    column of it or a concat joins two such frames."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray]) -> pd.DataFrame:
+    """The kept rows of frames of pairs with the same columns, one after the other, column
+    by column: pandas' concat of equal block layouts took 0.2-0.5 s for 800k pairs and a
+    boolean .loc as long again, numpy's 0.05 s."""
+    return frame_of({c: np.concatenate([f[c].to_numpy()[k] for f, k in zip(
+        frames, keep, strict=True)]) for c in frames[0].columns})
+
+
+def taken(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """frame.take(rows) with a fresh index, column by column."""
+    return frame_of({c: frame[c].to_numpy()[rows] for c in frame.columns})
 
 
 def _some_evidence(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_key: np.ndarray,
@@ -485,7 +504,7 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
 def store_outcome(store: Store, run_id: str, pairs: pd.DataFrame,
                   outcome) -> None:  # type: ignore[no-untyped-def]
     # Ids become keys inside DuckDB (a join on the staged tables), not as Python strings.
-    store.replace_temp("m_scored", pd.DataFrame({
+    store.replace_temp("m_scored", frame_of({
         "lid": pairs["lid"].to_numpy(), "pid": pairs["pid"].to_numpy(),
         "amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
         "lag_days": pairs["lag"].to_numpy(),
