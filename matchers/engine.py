@@ -292,7 +292,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
         store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
-    second = _scored_pass(store, [band_pass_sql(b, "m_residue"),
+    second = _scored_pass(store, [band_pass_sql(b, "m_residue", settings.terms),
                                   partial_pass_sql(b, "m_residue")], settings, model, vocab,
                           sides, exclude=first[["lid", "pid"]], clock=clock, stage="band",
                           needs_evidence=True)
