@@ -283,23 +283,32 @@ MIN_UNIVERSE = 1_000
 
 def tf_columns(parcelas: pd.DataFrame) -> pd.DataFrame:
     """Share of same-direction parcelas with the same open amount, and with the same contact."""
-    per_dir = np.maximum(parcelas.groupby("dir")["pid"].transform("size").to_numpy(),
-                         MIN_UNIVERSE)
-    same_amount = parcelas.groupby(["dir", "open"])["pid"].transform("size").to_numpy()
+    direction, amount = parcelas["dir"].to_numpy(), parcelas["open"].to_numpy()
+    per_dir = np.maximum(group_sizes(direction), MIN_UNIVERSE)
+    same_amount = group_sizes(direction, amount)
     contact = parcelas["contact_id"].fillna("")
-    same_contact = parcelas.assign(c=contact).groupby(["dir", "c"])["pid"].transform(
-        "size").to_numpy()
-    same_contact = np.where(contact.to_numpy() == "", per_dir, same_contact)
+    no_contact = (contact == "").to_numpy(bool)
+    contact_code = pd.factorize(contact)[0]
+    same_contact = np.where(no_contact, per_dir, group_sizes(direction, contact_code))
     # Same amount, same contact: a weekly supplier's own parcelas. Once the name agrees, the
     # amount's coincidence is with other contacts' parcelas only (the name already counted
     # this contact's), or the two signals would discount the same parcelas twice.
-    own = parcelas.assign(c=contact).groupby(["dir", "open", "c"])["pid"].transform(
-        "size").to_numpy()
-    own = np.where(contact.to_numpy() == "", 1, own)
+    own = np.where(no_contact, 1, group_sizes(direction, amount, contact_code))
     return parcelas.assign(tf_unit=1.0 / per_dir, tf_amount=tf_u(same_amount, 1) / per_dir,
                            tf_amount_others=tf_u(same_amount - own + 1, 1) / per_dir,
                            tf_contact=tf_u(same_contact, 1) / per_dir,
                            cent_density=cent_density(parcelas, per_dir))
+
+
+def group_sizes(*keys: np.ndarray) -> np.ndarray:
+    """Per row, how many rows share its values of every key (groupby(keys).transform("size")
+    for keys without nulls, by sorting integer codes instead of hashing a frame)."""
+    group = np.zeros(len(keys[0]), np.int64)
+    for key in keys:
+        values, code = np.unique(key, return_inverse=True)
+        group = group * len(values) + code
+    _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    return counts[inverse]
 
 
 DENSITY_BAND = 0.02  # ±2 % around an amount
