@@ -145,7 +145,7 @@ def _top_two(key: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarra
     top1, top2 = np.full(size, -1), np.full(size, -1)
     if size == 0:
         return top1, top2
-    order = np.lexsort((np.arange(len(key)), -weight, key))
+    order = np.lexsort((-weight, key))  # stable: equal weights stay in index order
     ordered = key[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     top1[ordered[starts]] = order[starts]

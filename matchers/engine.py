@@ -41,6 +41,7 @@ from matchers.scoring import (
     MIN_UNIVERSE,
     Vocab,
     em_m,
+    group_codes,
     rescore,
     sample_u_levels,
     score,
@@ -483,14 +484,16 @@ def other_period(pairs: pd.DataFrame) -> np.ndarray:
     line naming the parcela's contact paid the same amount nearer its due date). A weekly
     supplier's payment pays this week's parcela, not last week's left open, so such pairs
     are not rivals when judging how clear a match is (they still compete in assignment)."""
-    distance = pairs["lag"].abs()
+    distance = np.abs(pairs["lag"].to_numpy())
     flagged = np.zeros(len(pairs), bool)
     strong_name = pairs["name_level"].to_numpy() <= 1
-    for group, known in ((["lid", "contact", "open"], pairs["contact"].ge(0)),
-                         (["pid", "amt", strong_name], pd.Series(strong_name, pairs.index))):
-        keys = [pairs[c] if isinstance(c, str) else pd.Series(c, pairs.index) for c in group]
-        nearest = distance.groupby(keys, dropna=False).transform("min")
-        flagged |= (known & (distance >= nearest + SERIES_GAP_DAYS)).to_numpy()
+    contact = pairs["contact"].to_numpy()
+    for keys, known in (((pairs["lid"], contact, pairs["open"]), contact >= 0),
+                        ((pairs["pid"], pairs["amt"], strong_name), strong_name)):
+        group = group_codes(*(np.asarray(k) for k in keys))
+        nearest = np.full(group.max() + 1 if len(group) else 0, np.iinfo(np.int64).max)
+        np.minimum.at(nearest, group, distance)
+        flagged |= known & (distance >= nearest[group] + SERIES_GAP_DAYS)
     return flagged
 
 
