@@ -210,7 +210,9 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
         "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
         "name": name, "btok": tokens[codes] if len(codes) else name,
-        "nm": pd.factorize(name)[0], "contact_id": frame["contact_id"],
+        # Codes of the cleaned names in order of first appearance, as factorizing every
+        # parcela's name would give, from the few distinct ones.
+        "nm": pd.factorize(names)[0][codes], "contact_id": frame["contact_id"],
         "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
         "document": documents[doc_codes],  # code -1 picks the trailing None
         "descricao": frame["descricao"], "due_on": frame["due_on"]})
