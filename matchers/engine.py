@@ -293,8 +293,9 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab,
                          sides, clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
-    store.replace_temp("m_residue", pd.DataFrame({"lid": np.setdiff1d(
-        store.query_frame("SELECT lid FROM m_lines")["lid"].to_numpy(), confident.to_numpy())}))
+    lids = sorted_unique(store.query_arrays("SELECT lid FROM m_lines")["lid"])
+    store.replace_temp("m_residue", pd.DataFrame({"lid": lids[~np.isin(
+        lids, confident.to_numpy(), kind="table")]}))
     second = _scored_pass(store, [band_pass_sql(b, "m_residue", settings.terms),
                                   partial_pass_sql(b, "m_residue")], settings, model, vocab,
                           sides, exclude=first[["lid", "pid"]], clock=clock, stage="band",
