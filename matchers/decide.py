@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matchers.arithmetic import LateTerms
+from matchers.arithmetic import LateTerms, explain
 from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model
 
 AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
@@ -116,7 +116,8 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
     undecided = np.flatnonzero(undecided)
     rest = _undecided(undecided, lid, pid, weight, line_key, parcela_id)
     decisions = pd.concat([decided, rest], ignore_index=True)
-    allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id)
+    allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id,
+                               terms)
     return Outcome(decisions.sort_values("line_key", ignore_index=True), allocations)
 
 
@@ -164,10 +165,11 @@ def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,
 
 
 def _allocations(chosen: pd.DataFrame, line_key: pd.api.extensions.ExtensionArray,
-                 parcela_id: pd.api.extensions.ExtensionArray) -> pd.DataFrame:
+                 parcela_id: pd.api.extensions.ExtensionArray, terms: LateTerms) -> pd.DataFrame:
     """The baixa each proposed pair would write: what the line paid, split into parts."""
     level = chosen["amount_level"].to_numpy()
     paid, open_cents = chosen["amt"].to_numpy(np.int64), chosen["open"].to_numpy(np.int64)
+    parts = explain(paid, open_cents, chosen["lag"].to_numpy(np.int64), terms)
     late = level == AMOUNT_LEVELS.index("late_fees")
     discount = level == AMOUNT_LEVELS.index("discount")
     # A partial or merely close payment records what arrived, as principal: never the rest.
@@ -176,11 +178,11 @@ def _allocations(chosen: pd.DataFrame, line_key: pd.api.extensions.ExtensionArra
         "line_key": line_key.take(chosen["lid"].to_numpy()),
         "parcela_id": parcela_id.take(chosen["pid"].to_numpy()),
         "kind": KIND_NAMES[level], "amount_cents": paid, "gross_cents": gross,
-        "multa_cents": np.where(late, chosen["multa"].to_numpy(np.int64), 0),
-        "juros_cents": np.where(late, chosen["juros"].to_numpy(np.int64), 0),
-        "desconto_cents": np.where(discount, chosen["desconto"].to_numpy(np.int64), 0),
+        "multa_cents": np.where(late, parts.multa, 0),
+        "juros_cents": np.where(late, parts.juros, 0),
+        "desconto_cents": np.where(discount, parts.desconto, 0),
         "taxa_cents": 0,
-        "days_late": np.where(late, chosen["days_late"].to_numpy(np.int64), 0)})[ALLOCATION_COLUMNS]
+        "days_late": np.where(late, parts.days_late, 0)})[ALLOCATION_COLUMNS]
 
 
 def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,

@@ -39,6 +39,7 @@ from matchers.normalize import block_token, clean_name, document_keys, line_feat
 from matchers.scoring import (
     EM_ROUNDS,
     MIN_UNIVERSE,
+    U_OVERRIDDEN,
     Vocab,
     em_m,
     group_codes,
@@ -282,9 +283,9 @@ EMPTY_PAIRS = {
     "has_name": bool, "name_sim": float,
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
-    "u_amount": float, "u_name": float, "u_key": float,
-    "weight": float, "probability": float, "multa": np.int64, "juros": np.int64,
-    "desconto": np.int64, "days_late": np.int64}
+    "weight": float, "probability": float}
+# Each pair's u (kept through EM, where m changes and u does not) is not needed after it.
+U_COLUMNS = [f"u_{signal}" for signal in U_OVERRIDDEN]
 
 
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
@@ -314,7 +315,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     order = np.lexsort((pid, -weight, lid))
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    top = taken(pairs, order[rank < b.max_candidates])
+    top = taken(pairs.drop(columns=U_COLUMNS), order[rank < b.max_candidates])
     clock.lap("top")
     return top
 
@@ -345,7 +346,10 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
     clock.lap(f"{stage}_score")
     # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
-    return _with_explained(scored).drop(columns=SCORING_INPUTS)
+    # The late/discount parts are not kept per pair: decide works them out again for the
+    # few it allocates (explain is row by row), and 4 columns fewer of millions of pairs
+    # is memory each later copy does not touch.
+    return scored.frame.drop(columns=SCORING_INPUTS)
 
 
 @dataclass(frozen=True)
@@ -469,13 +473,6 @@ def _some_evidence(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_key: np.
                     line["day"][lid] - parcela["due"][pid], terms)
     return (found.late | found.discount | same_key
             | ((token >= 0) & (token == parcela["token"][pid])))
-
-
-def _with_explained(scored) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    e, frame = scored.explained, scored.frame
-    frame["multa"], frame["juros"], frame["desconto"] = e.multa, e.juros, e.desconto
-    frame["days_late"] = e.days_late
-    return frame
 
 
 SERIES_GAP_DAYS = 5
