@@ -306,6 +306,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
+    del first, second, scored  # stacked copied them: holding on to both doubled the peak
     for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
         model = em_m(pairs, model)
         pairs = rescore(pairs, model)
