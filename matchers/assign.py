@@ -145,10 +145,22 @@ def _top_two(key: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarra
     top1, top2 = np.full(size, -1), np.full(size, -1)
     if size == 0:
         return top1, top2
-    order = np.lexsort((-weight, key))  # stable: equal weights stay in index order
+    order = line_weight_order(key, weight, np.arange(len(key)))  # ties in index order
     ordered = key[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     top1[ordered[starts]] = order[starts]
     has_second = np.r_[starts[1:], len(order)] - starts > 1
     top2[ordered[starts[has_second]]] = order[starts[has_second] + 1]
     return top1, top2
+
+
+def line_weight_order(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """np.lexsort((pid, -weight, lid)) by two stable sorts of integers: pairs by (line,
+    parcela) (cheap when they come as sorted runs, as the passes' pairs do), then by line
+    and the rank of -weight. lexsort's three sorts took 6 s for 8M pairs, this 2-3 s."""
+    if len(lid) == 0:
+        return np.zeros(0, np.int64)
+    lid, pid = lid.astype(np.int64), pid.astype(np.int64)
+    by_pair = np.argsort(lid * (int(pid.max()) + 1) + pid, kind="stable")
+    values, rank = np.unique(-weight, return_inverse=True)
+    return by_pair[np.argsort(lid[by_pair] * len(values) + rank[by_pair], kind="stable")]

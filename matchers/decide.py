@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.arithmetic import LateTerms, explain
+from matchers.assign import line_weight_order
 from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model
 
 AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
@@ -148,7 +149,7 @@ def by_line_then_weight(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray) ->
     same = lid[1:] == lid[:-1]
     ordered = bool(np.all(lid[1:] >= lid[:-1]) and np.all(
         ~same | (weight[1:] < weight[:-1]) | ((weight[1:] == weight[:-1]) & (pid[1:] > pid[:-1]))))
-    return np.arange(len(lid)) if ordered else np.lexsort((pid, -weight, lid))
+    return np.arange(len(lid)) if ordered else line_weight_order(lid, weight, pid)
 
 
 def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.arithmetic import LateTerms, explain
-from matchers.assign import assign, runner_up
+from matchers.assign import assign, line_weight_order, runner_up
 from matchers.batch_stage import batch_decisions
 from matchers.candidates import (
     Blocking,
@@ -313,7 +313,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
     lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
-    order = np.lexsort((pid, -weight, lid))
+    order = line_weight_order(lid, weight, pid)
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
     top = taken(pairs.drop(columns=U_COLUMNS), order[rank < b.max_candidates])
