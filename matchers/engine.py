@@ -182,7 +182,8 @@ def backfill_line_features(store: Store, run_id: str) -> None:
 def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     """Dense ids, direction (0 credit / receber, 1 debit / pagar), absolute centavos, day
     numbers, the memo's counterpart (computed at import) and its block token."""
-    counterpart = frame["counterpart"].fillna("").astype(object)
+    # Factorized as they come (Arrow strings hash natively), not as a million Python objects.
+    counterpart = frame["counterpart"].fillna("")
     codes, values = pd.factorize(counterpart)
     tokens = np.array([block_token(v) for v in values], object)
     amount = frame["amount_cents"].to_numpy(np.int64)
@@ -200,7 +201,7 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     """Dense ids, direction, centavos, days, the contact's cleaned name and block token, its
     CPF/CNPJ as a key when valid, and term frequencies. Names and documents repeat across a
     contact's parcelas: each distinct one is cleaned once."""
-    codes, values = pd.factorize(frame["contact_name"].fillna("").astype(object))
+    codes, values = pd.factorize(frame["contact_name"].fillna(""))
     names = np.array([clean_name(v) for v in values], object)
     tokens = np.array([block_token(v) for v in names], object)
     doc_codes, doc_values = pd.factorize(frame["documento"])
@@ -232,12 +233,12 @@ def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
         rows = np.flatnonzero(lines["dir"].to_numpy() == direction)
         if not side.any() or len(rows) == 0:
             continue
-        codes, names = pd.factorize(parcelas["name"].to_numpy(object)[side])
+        codes, names = pd.factorize(parcelas["name"][side])
         names = np.asarray(names, str)
         order = np.argsort(names, kind="stable")
         names = names[order]
         at_or_after = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(order))[order])]
-        wanted_codes, wanted = pd.factorize(lines["counterpart"].to_numpy(object)[rows])
+        wanted_codes, wanted = pd.factorize(lines["counterpart"].iloc[rows])
         wanted = np.asarray(wanted, str)
         low = np.searchsorted(names, wanted, side="left")
         high = np.searchsorted(names, np.char.add(wanted, "\uffff"), side="left")
@@ -372,19 +373,18 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     """The arrays of Sides. Block tokens become codes shared by both sides, and the known
     aliases of `m_alias` (strings) codes of counterpart and contact, so pairs compare
     integers."""
-    token = pd.factorize(np.concatenate([lines["btok"].to_numpy(object),
-                                         parcelas["btok"].to_numpy(object)]))[0]
-    has_token = lines["btok"].to_numpy(object) != ""
+    token = pd.factorize(pd.concat([lines["btok"], parcelas["btok"]], ignore_index=True))[0]
+    has_token = (lines["btok"] != "").to_numpy(bool)
     line = {"amt": lines["amt"].to_numpy(np.int64), "day": lines["day"].to_numpy(np.int64),
             "cp": lines["cp"].to_numpy(np.int64), "tf_name": lines["tf_name"].to_numpy(float),
-            "has_counterpart": lines["counterpart"].to_numpy(object) != "",
+            "has_counterpart": (lines["counterpart"] != "").to_numpy(bool),
             "has_document": lines["has_document"].to_numpy(bool),
             "token": np.where(has_token, token[:len(lines)], -1)}
     parcela = {"open": parcelas["open"].to_numpy(np.int64),
                "due": parcelas["due"].to_numpy(np.int64),
                "nm": parcelas["nm"].to_numpy(np.int64),
                "contact": parcelas["contact"].to_numpy(np.int64),
-               "has_name": parcelas["name"].to_numpy(object) != "",
+               "has_name": (parcelas["name"] != "").to_numpy(bool),
                "has_document": parcelas["has_document"].to_numpy(bool),
                "token": token[len(lines):],
                **{c: parcelas[c].to_numpy(float) for c in (
