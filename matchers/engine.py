@@ -191,8 +191,7 @@ def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         "lid": np.arange(len(frame), dtype=np.int64), "line_key": frame["line_key"],
         "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
         "day": _days(frame["posted_on"]), "conta": frame["conta"],
-        "counterpart": counterpart, "cp": codes,
-        "btok": tokens[codes] if len(codes) else np.array([], object),
+        "counterpart": counterpart, "cp": codes, "btok": spread(tokens, codes),
         "has_document": frame["has_document"].fillna(False).astype(bool),
         "memo": frame["memo"], "posted_on": frame["posted_on"]})
 
@@ -205,21 +204,27 @@ def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     names = np.array([clean_name(v) for v in values], object)
     tokens = np.array([block_token(v) for v in names], object)
     doc_codes, doc_values = pd.factorize(frame["documento"])
-    documents = np.append(document_keys(list(doc_values)), None)
-    name = names[codes] if len(codes) else np.array([], object)
+    documents = document_keys(list(doc_values))
+    name = spread(names, codes)
     out = pd.DataFrame({
         "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
         "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
         "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
-        "name": name, "btok": tokens[codes] if len(codes) else name,
+        "name": name, "btok": spread(tokens, codes),
         # Codes of the cleaned names in order of first appearance, as factorizing every
         # parcela's name would give, from the few distinct ones.
         "nm": pd.factorize(names)[0][codes], "contact_id": frame["contact_id"],
         "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
-        "document": documents[doc_codes],  # code -1 picks the trailing None
+        "document": spread(documents, doc_codes),  # code -1: no document
         "descricao": frame["descricao"], "due_on": frame["due_on"]})
     out["has_document"] = out["document"].notna().to_numpy()
     return tf_columns(out)
+
+
+def spread(values: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """values[codes] as pandas strings (code -1: missing): the few distinct values converted
+    once and taken by position, instead of a million Python objects converted one by one."""
+    return pd.Series(np.asarray(values, object)).array.take(codes, allow_fill=True)
 
 
 def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
