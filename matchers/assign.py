@@ -16,6 +16,7 @@ perfect matching costs (n + m)C - sum(w of chosen pairs): minimising it maximise
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
@@ -48,8 +49,8 @@ def assign(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray) -> np.nd
 
 def _components(lines: np.ndarray, parcelas: np.ndarray) -> np.ndarray:
     """Component label of each pair in the bipartite line-parcela graph."""
-    _, li = np.unique(lines, return_inverse=True)
-    _, pj = np.unique(parcelas, return_inverse=True)
+    # Node numbers by hashing: only which pairs share a component matters, not its label.
+    li, pj = pd.factorize(lines)[0], pd.factorize(parcelas)[0]
     n = int(li.max()) + 1
     nodes = n + int(pj.max()) + 1
     graph = coo_matrix((np.ones(len(li)), (li, n + pj)), shape=(nodes, nodes))
@@ -79,7 +80,7 @@ def _solve_exact(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray,
     li, line_ids = np.unique(lines[eligible], return_inverse=True)
     pj, parcela_ids = np.unique(parcelas[eligible], return_inverse=True)
     n, m, k = len(li), len(pj), len(eligible)
-    ranked = np.lexsort((parcela_ids, line_ids))
+    ranked = np.argsort(line_ids.astype(np.int64) * m + parcela_ids)  # pairs are distinct
     tie = np.empty(k)
     tie[ranked] = np.arange(k) * TIE_EPSILON
     w = weight[eligible] - tie
