@@ -187,11 +187,13 @@ def em_m(frame: pd.DataFrame, model: Model) -> Model:
     p = frame["probability"].to_numpy()
     m = {}
     for signal, prior in model.m.items():
-        level = frame[f"{signal}_level"].to_numpy()
+        level, weight = frame[f"{signal}_level"].to_numpy(), p
         valid = level >= 0
-        counts = np.bincount(level[valid], weights=p[valid], minlength=len(prior))
+        if not valid.all():  # levels are rarely missing: copy only when some are
+            level, weight = level[valid], p[valid]
+        counts = np.bincount(level, weights=weight, minlength=len(prior))
         m[signal] = np.maximum(
-            (counts + EM_PSEUDOCOUNT * np.asarray(prior)) / (p[valid].sum() + EM_PSEUDOCOUNT),
+            (counts + EM_PSEUDOCOUNT * np.asarray(prior)) / (weight.sum() + EM_PSEUDOCOUNT),
             1e-4)
     return replace(model, m=m)
 
