@@ -55,9 +55,27 @@ def explain(paid: np.ndarray, open_cents: np.ndarray, lag_days: np.ndarray,
             terms: LateTerms) -> Explained:
     """Which paid amounts are the open amount plus multa and juros, or minus a discount."""
     n = len(paid)
+    extra = paid - open_cents
+    out = Explained(late=np.zeros(n, bool), discount=np.zeros(n, bool),
+                    multa=np.zeros(n, np.int64), juros=np.zeros(n, np.int64),
+                    desconto=np.zeros(n, np.int64), days_late=np.zeros(n, np.int64))
+    # Only a payment above the open amount at least a day late can carry charges, and only
+    # one below it, not late, a discount: most pairs (exact amounts) are neither, and the
+    # arithmetic below runs on the few that can be.
+    rows = np.flatnonzero((extra > 0) & (lag_days >= 1))
+    late = _late(extra[rows], open_cents[rows], lag_days[rows], terms)
+    out.late[rows], out.multa[rows], out.juros[rows], out.days_late[rows] = late
+    rows = np.flatnonzero((lag_days <= 0) & (extra < 0))
+    out.discount[rows], out.desconto[rows] = _discount(extra[rows], open_cents[rows], terms)
+    return out
+
+
+def _late(extra: np.ndarray, open_cents: np.ndarray, lag_days: np.ndarray, terms: LateTerms
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Late, multa, juros and days of juros, for payments above the open amount."""
+    n = len(extra)
     late, multa, juros, days = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64), \
         np.zeros(n, np.int64)
-    extra = paid - open_cents
     # Variants tried in order: both charges, multa only, juros only (companies differ).
     variants = ((terms.multa_bp, terms.juros_month_bp), (terms.multa_bp, 0),
                 (0, terms.juros_month_bp))
@@ -71,14 +89,18 @@ def explain(paid: np.ndarray, open_cents: np.ndarray, lag_days: np.ndarray,
                    & (np.abs(extra - m - j) <= slack))
             late |= hit
             multa[hit], juros[hit], days[hit] = m[hit], (extra - m)[hit], late_days[hit]
-    discount, desconto = np.zeros(n, bool), np.zeros(n, np.int64)
-    early = (lag_days <= 0) & (extra < 0) & ~late
+    return late, multa, juros, days
+
+
+def _discount(extra: np.ndarray, open_cents: np.ndarray, terms: LateTerms
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted and the discount, for payments below the open amount, not late."""
+    discount, desconto = np.zeros(len(extra), bool), np.zeros(len(extra), np.int64)
     for bp in terms.discount_bp:
-        hit = early & ~discount & (np.abs(-extra - _pct(open_cents, bp)) <= ROUNDING_SLACK_CENTS)
+        hit = ~discount & (np.abs(-extra - _pct(open_cents, bp)) <= ROUNDING_SLACK_CENTS)
         discount |= hit
         desconto[hit] = -extra[hit]
-    return Explained(late=late, discount=discount, multa=multa, juros=juros, desconto=desconto,
-                     days_late=days)
+    return discount, desconto
 
 
 def describe_late(open_cents: int, multa: int, juros: int, days: int, terms: LateTerms,

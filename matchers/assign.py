@@ -16,6 +16,7 @@ perfect matching costs (n + m)C - sum(w of chosen pairs): minimising it maximise
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
@@ -48,8 +49,8 @@ def assign(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray) -> np.nd
 
 def _components(lines: np.ndarray, parcelas: np.ndarray) -> np.ndarray:
     """Component label of each pair in the bipartite line-parcela graph."""
-    _, li = np.unique(lines, return_inverse=True)
-    _, pj = np.unique(parcelas, return_inverse=True)
+    # Node numbers by hashing: only which pairs share a component matters, not its label.
+    li, pj = pd.factorize(lines)[0], pd.factorize(parcelas)[0]
     n = int(li.max()) + 1
     nodes = n + int(pj.max()) + 1
     graph = coo_matrix((np.ones(len(li)), (li, n + pj)), shape=(nodes, nodes))
@@ -79,7 +80,7 @@ def _solve_exact(lines: np.ndarray, parcelas: np.ndarray, weight: np.ndarray,
     li, line_ids = np.unique(lines[eligible], return_inverse=True)
     pj, parcela_ids = np.unique(parcelas[eligible], return_inverse=True)
     n, m, k = len(li), len(pj), len(eligible)
-    ranked = np.lexsort((parcela_ids, line_ids))
+    ranked = np.argsort(line_ids.astype(np.int64) * m + parcela_ids)  # pairs are distinct
     tie = np.empty(k)
     tie[ranked] = np.arange(k) * TIE_EPSILON
     w = weight[eligible] - tie
@@ -145,10 +146,22 @@ def _top_two(key: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarra
     top1, top2 = np.full(size, -1), np.full(size, -1)
     if size == 0:
         return top1, top2
-    order = np.lexsort((np.arange(len(key)), -weight, key))
+    order = line_weight_order(key, weight, np.arange(len(key)))  # ties in index order
     ordered = key[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     top1[ordered[starts]] = order[starts]
     has_second = np.r_[starts[1:], len(order)] - starts > 1
     top2[ordered[starts[has_second]]] = order[starts[has_second] + 1]
     return top1, top2
+
+
+def line_weight_order(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """np.lexsort((pid, -weight, lid)) by two stable sorts of integers: pairs by (line,
+    parcela) (cheap when they come as sorted runs, as the passes' pairs do), then by line
+    and the rank of -weight. lexsort's three sorts took 6 s for 8M pairs, this 2-3 s."""
+    if len(lid) == 0:
+        return np.zeros(0, np.int64)
+    lid, pid = lid.astype(np.int64), pid.astype(np.int64)
+    by_pair = np.argsort(lid * (int(pid.max()) + 1) + pid, kind="stable")
+    values, rank = np.unique(-weight, return_inverse=True)
+    return by_pair[np.argsort(lid[by_pair] * len(values) + rank[by_pair], kind="stable")]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.batches import BatchSettings, KnownFees, find_batches
-from matchers.decide import Outcome, decision_frame
+from matchers.decide import Outcome, decision_frame, is_in
 
 
 def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -20,7 +20,7 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
     unmatched = outcome.decisions["decision"].to_numpy() == "unmatched"
     by_key = pd.Index(outcome.decisions["line_key"])
     residue = lines[unmatched[by_key.get_indexer(lines["line_key"])] & (lines["dir"] == 0)]
-    taken = parcelas["parcela_id"].isin(outcome.allocations["parcela_id"]).to_numpy()
+    taken = is_in(parcelas["parcela_id"], outcome.allocations["parcela_id"])
     pool = parcelas[(parcelas["dir"] == 0).to_numpy() & ~taken]
     if residue.empty or pool.empty:
         return outcome

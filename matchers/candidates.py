@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from matchers.arithmetic import COMPENSATION_DAYS, ROUNDING_SLACK_CENTS, LateTerms
+
 BAND_BUCKET = 0.01  # width of an amount bucket, as a fraction
 BIN_DAYS = 14
 
@@ -87,23 +89,65 @@ def _bucket(column: str) -> str:
     return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS INTEGER)"
 
 
-def band_pass_sql(b: Blocking, residue: str) -> str:
-    """Lines in `residue` (a table of lids) against parcelas within band_pct of their amount."""
+def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
+    """Lines in `residue` (a table of lids) against parcelas within band_pct of their amount,
+    where something could explain the difference or vouch for the payer: the same name
+    token, an amount the late/discount arithmetic might give, or a shared key (its own
+    join: carrying key lists through every probe cost more than the rest). A different
+    payer at a nearby amount could never be proposed, and such pairs were 97 % of the band
+    (168 per residue line in a dense ledger). The engine checks the evidence exactly."""
     reach = int(b.band_pct / (BAND_BUCKET * 100)) + 1
     return f"""
-        WITH parc AS (SELECT pid, dir, open, due, {_bucket('open')} AS bucket,
+        WITH parc AS (SELECT pid, dir, open, due, btok, {_bucket('open')} AS bucket,
                              due // {BIN_DAYS} AS bin FROM m_parc),
+             residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
              buckets AS (
-                 SELECT lid, dir, amt, day,
+                 SELECT lid, dir, amt, day, btok,
                         unnest(range({_bucket('amt')} - {reach}, {_bucket('amt')} + {reach + 1}))
                             AS bucket
-                 FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
+                 FROM residue),
              -- a second unnest in the same SELECT would zip with the first, not multiply
-             probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM buckets)
-        SELECT l.lid, p.pid, 'band' AS pass
-        FROM probes l JOIN parc p ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
+             probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM buckets),
+             band AS (
+                 SELECT l.lid, p.pid, l.btok <> '' AND l.btok = p.btok AS same_token,
+                        l.day - p.due AS lag, (l.amt - p.open) * 10000.0 / p.open AS bp,
+                        {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
+                 FROM probes l JOIN parc p
+                   ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
+                 WHERE {_lag_filter(b)} AND l.amt <> p.open
+                   AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}),
+             line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
+             key_probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM line_keys),
+             parc_keys AS (SELECT pid, dir, open, due, due // {BIN_DAYS} AS bin,
+                                  unnest(keys) AS k FROM m_parc)
+        SELECT lid, pid, 'band' AS pass FROM band
+        WHERE same_token OR {_explainable(terms)}
+        UNION ALL
+        SELECT DISTINCT l.lid, p.pid, 'band' AS pass
+        FROM key_probes l JOIN parc_keys p ON p.dir = l.dir AND p.k = l.k AND p.bin = l.bin
         WHERE {_lag_filter(b)} AND l.amt <> p.open
           AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"""
+
+
+# Centavos explain may be off from the exact rates: its slack, and a half centavo for each
+# of the two roundings; one more for float error.
+_EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
+
+
+def _explainable(terms: LateTerms) -> str:
+    """Over `band`'s columns (bp: the difference in basis points of the open amount), the
+    amounts matchers.arithmetic.explain might explain, as a few comparisons that let
+    through everything it would accept: per charge variant, the multa plus the juros of the
+    fewest to the most days tried; per discount rate, that rate. Within `margin` (the
+    centavos of rounding explain allows, in basis points)."""
+    fewest, most = max(COMPENSATION_DAYS), min(COMPENSATION_DAYS)
+    charges = [f"bp BETWEEN {int(m)} + {int(j)} * greatest(lag - {fewest}, 0) / 30.0 - margin"
+               f" AND {int(m)} + {int(j)} * (lag - {most}) / 30.0 + margin"
+               for m, j in ((terms.multa_bp, terms.juros_month_bp), (terms.multa_bp, 0),
+                            (0, terms.juros_month_bp))]
+    discounts = [f"abs(bp + {int(rate)}) <= margin" for rate in terms.discount_bp] or ["false"]
+    return (f"(lag >= 1 AND bp > 0 AND ({' OR '.join(charges)}))"
+            f" OR (lag <= 0 AND bp < 0 AND ({' OR '.join(discounts)}))")
 
 
 def partial_pass_sql(b: Blocking, residue: str) -> str:
@@ -159,18 +203,23 @@ def rejected_pairs_sql() -> str:
         WHERE v.verdict = 'reject'"""
 
 
-def pair_features_sql() -> str:
-    """What scoring needs per distinct pair of `m_pairs`: numbers and codes, no strings."""
+def pair_ids_sql() -> str:
+    """The pairs of `m_pairs`, repeats included (the engine sorts them and drops repeats
+    faster than a DISTINCT over millions of rows). Their features are gathered by id from
+    the run's arrays (engine.pair_features): fetching strings and floats back per pair
+    cost more than blocking them."""
+    return "SELECT lid, pid FROM m_pairs"
+
+
+def shared_keys_sql() -> str:
+    """The pairs of `m_pairs` whose line and parcela print the same key, and which kind it
+    is: a valid CPF/CNPJ ('doc:') or another number ('num:'). Only the few pairs sharing one
+    come back; every other pair shares none."""
     return """
-        SELECT c.lid, c.pid, l.amt, p.open, l.day - p.due AS lag, l.cp, p.nm, p.contact,
-               l.counterpart <> '' AS has_counterpart, p.name <> '' AS has_name,
-               l.btok <> '' AND l.btok = p.btok AS same_token,
-               p.tf_amount, p.tf_amount_others, p.tf_contact, p.tf_unit, p.cent_density, l.tf_name,
-               list_has_any(l.doc_keys, p.keys) AS same_document,
-               list_has_any(l.num_keys, p.keys) AS same_number,
-               l.has_document AND p.document IS NOT NULL AS line_has_document,
-               a.contact_id IS NOT NULL AS known_alias
-        FROM (SELECT DISTINCT lid, pid FROM m_pairs) c
-        JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)
-        LEFT JOIN m_alias a ON a.counterpart = l.counterpart AND a.contact_id = p.contact_id
-        ORDER BY c.lid, c.pid"""
+        WITH c AS (SELECT lid, pid FROM m_pairs),  -- repeats fold in the GROUP BY
+             lk AS (SELECT lid, unnest(keys) AS k FROM m_lines WHERE len(keys) > 0),
+             pk AS (SELECT pid, unnest(keys) AS k FROM m_parc WHERE len(keys) > 0)
+        SELECT c.lid, c.pid, bool_or(lk.k LIKE 'doc:%') AS same_document,
+               bool_or(lk.k LIKE 'num:%') AS same_number
+        FROM c JOIN lk USING (lid) JOIN pk ON pk.pid = c.pid AND pk.k = lk.k
+        GROUP BY c.lid, c.pid"""

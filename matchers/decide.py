@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matchers.arithmetic import LateTerms
+from matchers.arithmetic import LateTerms, explain
+from matchers.assign import line_weight_order
 from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model
 
 AUTO_AMOUNT_LEVELS = tuple(AMOUNT_LEVELS.index(n) for n in ("exact", "late_fees", "discount"))
@@ -27,6 +28,7 @@ PAIR_KIND = {AMOUNT_LEVELS.index("exact"): "one_to_one",
              AMOUNT_LEVELS.index("discount"): "discount",
              AMOUNT_LEVELS.index("close"): "close_amount",
              AMOUNT_LEVELS.index("partial"): "partial"}
+KIND_NAMES = np.array([PAIR_KIND[level] for level in range(len(AMOUNT_LEVELS))], object)
 DECISION_COLUMNS = ["line_key", "parcela_id", "decision", "kind", "score", "runner_up_score",
                     "margin_bits", "rival_line_key", "rival_parcela_id", "reason_code", "detail"]
 ALLOCATION_COLUMNS = ["line_key", "parcela_id", "kind", "amount_cents", "gross_cents",
@@ -48,27 +50,36 @@ class Outcome:
     def replacing(self, decisions: pd.DataFrame, allocations: pd.DataFrame) -> Outcome:
         """These lines decided anew (a later pass found them a split or a batch)."""
         lines = decisions["line_key"]
-        kept = self.decisions[~self.decisions["line_key"].isin(lines)]
-        kept_allocations = self.allocations[~self.allocations["line_key"].isin(lines)]
+        kept = self.decisions[~is_in(self.decisions["line_key"], lines)]
+        kept_allocations = self.allocations[~is_in(self.allocations["line_key"], lines)]
         return Outcome(
             pd.concat([kept, decisions], ignore_index=True).sort_values("line_key",
                                                                         ignore_index=True),
             pd.concat([kept_allocations, allocations[ALLOCATION_COLUMNS]], ignore_index=True))
 
 
+def is_in(values: pd.Series, wanted: pd.Series) -> np.ndarray:
+    """values.isin(wanted) for columns of keys, by a hash lookup: pandas' isin on its Arrow
+    strings made a Python object of every wanted key (0.1 s per 100k)."""
+    return pd.Index(wanted).unique().get_indexer(values) >= 0
+
+
 def decision_frame(line_key, decision, reason_code, **columns) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     """Decision rows with every column; columns not given are empty."""
     empty = {"score": np.nan, "runner_up_score": np.nan}
     data = {c: columns.get(c, empty.get(c)) for c in DECISION_COLUMNS}
-    data.update(line_key=np.asarray(line_key, object), decision=decision, reason_code=reason_code)
+    if not isinstance(line_key, pd.api.extensions.ExtensionArray):  # else keys as they are
+        line_key = np.asarray(line_key, object)
+    data.update(line_key=line_key, decision=decision, reason_code=reason_code)
     return pd.DataFrame(data, index=pd.RangeIndex(len(data["line_key"])))[DECISION_COLUMNS]
 
 
 def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
            chosen: np.ndarray, best_other: np.ndarray, rival: np.ndarray, zones: Zones,
            terms: LateTerms, model: Model) -> Outcome:
-    line_key = lines["line_key"].to_numpy(object)
-    parcela_id = parcelas["parcela_id"].to_numpy(object)
+    # Keys stay Arrow strings, taken by position: a million of them as Python objects, and
+    # back, took seconds.
+    line_key, parcela_id = lines["line_key"].array, parcelas["parcela_id"].array
     lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
     weight, prob = pairs["weight"].to_numpy(), pairs["probability"].to_numpy()
     level = pairs["amount_level"].to_numpy()[chosen]
@@ -89,37 +100,56 @@ def decide(lines: pd.DataFrame, parcelas: pd.DataFrame, pairs: pd.DataFrame,
                                 NAME_LEVELS.index("no_name")]))
     zone, code = _zones(p, margin, level, zones, unverifiable)
     rival_prob = np.where(rival >= 0, prob[np.maximum(rival, 0)], np.nan)
-    rival_line = np.where(rival >= 0, line_key[lid[np.maximum(rival, 0)]], None)
-    rival_parcela = np.where(rival >= 0, parcela_id[pid[np.maximum(rival, 0)]], None)
+    # The rival's line and parcela, where they are not the chosen pair's own (-1: none).
+    rival_lid = np.where(rival >= 0, lid[np.maximum(rival, 0)], -1)
+    rival_pid = np.where(rival >= 0, pid[np.maximum(rival, 0)], -1)
     decided = decision_frame(
-        line_key[lid[chosen]], zone, code, parcela_id=parcela_id[pid[chosen]],
-        kind=[PAIR_KIND[int(v)] for v in level], score=p, runner_up_score=rival_prob,
+        line_key.take(lid[chosen]), zone, code, parcela_id=parcela_id.take(pid[chosen]),
+        kind=KIND_NAMES[level], score=p, runner_up_score=rival_prob,
         margin_bits=np.where(np.isfinite(margin), margin, None),
-        rival_line_key=np.where(rival_line == line_key[lid[chosen]], None, rival_line),
-        rival_parcela_id=np.where(rival_parcela == parcela_id[pid[chosen]], None, rival_parcela))
+        rival_line_key=line_key.take(np.where(rival_lid == lid[chosen], -1, rival_lid),
+                                     allow_fill=True),
+        rival_parcela_id=parcela_id.take(np.where(rival_pid == pid[chosen], -1, rival_pid),
+                                         allow_fill=True))
     decided.loc[zone == "unmatched", ["parcela_id", "kind"]] = None
-    undecided = np.setdiff1d(np.arange(len(lines)), lid[chosen])
+    undecided = np.ones(len(lines), bool)
+    undecided[lid[chosen]] = False
+    undecided = np.flatnonzero(undecided)
     rest = _undecided(undecided, lid, pid, weight, line_key, parcela_id)
     decisions = pd.concat([decided, rest], ignore_index=True)
-    allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id)
+    allocations = _allocations(pairs.iloc[chosen[zone != "unmatched"]], line_key, parcela_id,
+                               terms)
     return Outcome(decisions.sort_values("line_key", ignore_index=True), allocations)
 
 
 def _undecided(undecided: np.ndarray, lid: np.ndarray, pid: np.ndarray, weight: np.ndarray,
-               line_key: np.ndarray, parcela_id: np.ndarray) -> pd.DataFrame:
+               line_key: pd.api.extensions.ExtensionArray,
+               parcela_id: pd.api.extensions.ExtensionArray) -> pd.DataFrame:
     """Lines the assignment left alone; the best candidate each had is kept as its rival,
     so the report can show what was closest and why it was not enough."""
-    order = np.lexsort((pid, -weight, lid))
+    order = by_line_then_weight(lid, weight, pid)
     first = order[np.r_[True, lid[order][1:] != lid[order][:-1]]] if len(order) else order
-    best = pd.Series(first, index=lid[first]).reindex(undecided)
-    has_pairs = best.notna().to_numpy()
-    best_pair = best.fillna(0).astype(int).to_numpy()
+    best_of_line = np.full(len(line_key), -1)
+    best_of_line[lid[first]] = first
+    best = best_of_line[undecided]
+    has_pairs = best >= 0
+    best_pair = np.maximum(best, 0)
     positive = has_pairs & (weight[best_pair] > 0) if len(weight) else has_pairs
     return decision_frame(
-        line_key[undecided], "unmatched",
+        line_key.take(undecided), "unmatched",
         np.select([positive, has_pairs], ["candidates_taken", "below_review"], "no_candidate"),
-        rival_parcela_id=np.where(has_pairs, parcela_id[pid[best_pair]] if len(pid) else None,
-                                  None))
+        rival_parcela_id=parcela_id.take(np.where(has_pairs, pid[best_pair], -1)
+                                         if len(pid) else np.full(len(undecided), -1),
+                                         allow_fill=True))
+
+
+def by_line_then_weight(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """np.lexsort((pid, -weight, lid)); the engine's candidates already come in that order,
+    checked in one pass, so the sort of millions of pairs is only paid when they do not."""
+    same = lid[1:] == lid[:-1]
+    ordered = bool(np.all(lid[1:] >= lid[:-1]) and np.all(
+        ~same | (weight[1:] < weight[:-1]) | ((weight[1:] == weight[:-1]) & (pid[1:] > pid[:-1]))))
+    return np.arange(len(lid)) if ordered else line_weight_order(lid, weight, pid)
 
 
 def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,
@@ -135,24 +165,25 @@ def _zones(p: np.ndarray, margin: np.ndarray, level: np.ndarray, zones: Zones,
     return zone, code
 
 
-def _allocations(chosen: pd.DataFrame, line_key: np.ndarray, parcela_id: np.ndarray
-                 ) -> pd.DataFrame:
+def _allocations(chosen: pd.DataFrame, line_key: pd.api.extensions.ExtensionArray,
+                 parcela_id: pd.api.extensions.ExtensionArray, terms: LateTerms) -> pd.DataFrame:
     """The baixa each proposed pair would write: what the line paid, split into parts."""
     level = chosen["amount_level"].to_numpy()
     paid, open_cents = chosen["amt"].to_numpy(np.int64), chosen["open"].to_numpy(np.int64)
+    parts = explain(paid, open_cents, chosen["lag"].to_numpy(np.int64), terms)
     late = level == AMOUNT_LEVELS.index("late_fees")
     discount = level == AMOUNT_LEVELS.index("discount")
     # A partial or merely close payment records what arrived, as principal: never the rest.
     gross = np.where(late | discount | (level == AMOUNT_LEVELS.index("exact")), open_cents, paid)
     return pd.DataFrame({
-        "line_key": line_key[chosen["lid"].to_numpy()],
-        "parcela_id": parcela_id[chosen["pid"].to_numpy()],
-        "kind": [PAIR_KIND[int(v)] for v in level], "amount_cents": paid, "gross_cents": gross,
-        "multa_cents": np.where(late, chosen["multa"].to_numpy(np.int64), 0),
-        "juros_cents": np.where(late, chosen["juros"].to_numpy(np.int64), 0),
-        "desconto_cents": np.where(discount, chosen["desconto"].to_numpy(np.int64), 0),
+        "line_key": line_key.take(chosen["lid"].to_numpy()),
+        "parcela_id": parcela_id.take(chosen["pid"].to_numpy()),
+        "kind": KIND_NAMES[level], "amount_cents": paid, "gross_cents": gross,
+        "multa_cents": np.where(late, parts.multa, 0),
+        "juros_cents": np.where(late, parts.juros, 0),
+        "desconto_cents": np.where(discount, parts.desconto, 0),
         "taxa_cents": 0,
-        "days_late": np.where(late, chosen["days_late"].to_numpy(np.int64), 0)})[ALLOCATION_COLUMNS]
+        "days_late": np.where(late, parts.days_late, 0)})[ALLOCATION_COLUMNS]
 
 
 def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -160,9 +191,9 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
     """One parcela paid by two transfers: two lines, each less than the parcela, the same
     counterpart, adding up to its open amount exactly. Proposed for review as one group,
     each line a partial baixa; never automatic, never the parcela settled by one of them."""
-    line_key = lines["line_key"].to_numpy(object)
+    line_key = lines["line_key"].array
     auto = outcome.decisions["decision"].to_numpy() == "auto"
-    auto_by_lid = auto[pd.Index(outcome.decisions["line_key"]).get_indexer(line_key)]
+    auto_by_lid = auto[pd.Index(outcome.decisions["line_key"]).get_indexer(lines["line_key"])]
     lid = pairs["lid"].to_numpy()
     keep = (pairs["amount_level"].to_numpy() == AMOUNT_LEVELS.index("partial")) & ~auto_by_lid[lid]
     partial = pairs.loc[keep, ["lid", "pid", "amt", "open", "cp", "has_counterpart", "weight",
@@ -178,9 +209,12 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
     both = both.assign(w=both["weight_a"] + both["weight_b"]).sort_values(
         ["w", "pid"], ascending=[False, True])
     used_lines: set[int] = set()
-    holder = dict(zip(outcome.allocations["parcela_id"], outcome.allocations["line_key"],
-                      strict=True))
-    parcela_id = parcelas["parcela_id"].to_numpy(object)
+    parcela_id = parcelas["parcela_id"].array
+    # Who holds each parcela a split could take (the last allocation of it, as a dict of all
+    # of them would say), without a million keys as Python strings.
+    held = outcome.allocations[is_in(outcome.allocations["parcela_id"],
+                                     pd.Series(parcela_id.take(both["pid"].to_numpy())))]
+    holder = dict(zip(held["parcela_id"], held["line_key"], strict=True))
     rows, allocations = [], []
     for pair in both.itertuples(index=False):
         if pair.lid_a in used_lines or pair.lid_b in used_lines:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from recon.errors import StoreError
@@ -163,6 +164,11 @@ class Store:
 
     def query_frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
         return self._run(sql, params).df()
+
+    def query_arrays(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+                     ) -> dict[str, np.ndarray]:
+        """Columns as numpy arrays: no DataFrame, no per-row Python objects for numbers."""
+        return self._run(sql, params).fetchnumpy()
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> duckdb.DuckDBPyConnection:
         log.log(5, "SQL %s", sql)
