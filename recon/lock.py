@@ -18,6 +18,7 @@ from pathlib import Path
 
 from recon.dates import SAO_PAULO
 from recon.errors import LockHeld
+from recon.store import Store
 
 
 def lock_path(store_path: Path) -> Path:
@@ -63,3 +64,10 @@ def _holder(path: Path) -> str:
         return "a process that has not said who it is yet"
     return (f"pid {holder.get('pid')} on {holder.get('host')}, `{holder.get('command')}` "
             f"since {holder.get('since')}")
+
+
+@contextmanager
+def locked_store(store_path: Path, command: str) -> Iterator[Store]:
+    """The company's store, opened under its lock (every command that touches it)."""
+    with company_lock(store_path, command), Store(store_path) as store:
+        yield store

@@ -30,7 +30,7 @@ from recon.contaazul.tokens import TokenFile
 from recon.dates import SAO_PAULO
 from recon.errors import ReconError
 from recon.ingest import load_statements, record_gaps
-from recon.lock import company_lock
+from recon.lock import locked_store
 from recon.policy import hold_back
 from recon.progress import Progress, Silent
 from recon.records import (
@@ -204,8 +204,7 @@ async def apply_planned(store: Store, client: ContaAzulClient, options: SettleOp
 async def operation(config: Config, result: RunResult, command: str) -> AsyncIterator[Store]:
     """The company's lock and store for one command, recorded in `runs` from start to end:
     the runs table must never say `running` for a dead run."""
-    with company_lock(config.path("store.path"), f"recon {command}"), \
-            Store(config.path("store.path")) as store:
+    with locked_store(config.path("store.path"), f"recon {command}") as store:
         _start_run(store, result, command)
         try:
             yield store
@@ -221,8 +220,7 @@ def catch_up_window(config: Config, yesterday: date) -> RunWindow:
     nights catches up on all of them at once, and a rerun covers yesterday again (idempotent:
     settled lines are held). Never more than `schedule.max_catch_up_days`."""
     limit = config.get("schedule.max_catch_up_days")
-    with company_lock(config.path("store.path"), "recon run (catch-up)"), \
-            Store(config.path("store.path")) as store:
+    with locked_store(config.path("store.path"), "recon run (catch-up)") as store:
         rows = store.query(
             """SELECT max(window_to) AS last FROM runs
                WHERE status = 'succeeded' AND NOT dry_run AND coalesce(command, 'run') = 'run'""")

@@ -16,8 +16,8 @@ from typing import Any
 from recon import notify
 from recon.config import Config, load_config
 from recon.errors import NotifyError, ReconError
+from recon.lock import locked_store
 from recon.pipeline import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunResult
-from recon.review_cli import _Session
 from recon.store import Store
 
 EXAMPLES = """examples:
@@ -74,7 +74,7 @@ def deliver_run(delivery: Delivery, result: RunResult) -> int:
     if not delivery.wanted or result.report_path is None or result.csv_path is None:
         return result.exit_code
     try:
-        with _Session(delivery.config, "recon run (delivery)") as store:
+        with locked_store(delivery.config.path("store.path"), "recon run (delivery)") as store:
             context = _context(delivery.config, store, result.run_id)
     except ReconError as exc:
         _not_sent(result.report_path, "the report could not be sent", exc)
@@ -139,7 +139,7 @@ def _report_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     delivery = prepare_delivery(config, email=args.email, notify_chat=args.notify)
-    with _Session(config, "recon report") as store:
+    with locked_store(config.path("store.path"), "recon report") as store:
         run = _stored_run(store, args.run_id)
         if run is None:
             store_path = config.path("store.path")

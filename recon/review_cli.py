@@ -14,7 +14,7 @@ from typing import Any
 
 from recon.config import Config, load_config
 from recon.history import decisions_of, events_of, recent_runs
-from recon.lock import company_lock
+from recon.lock import locked_store
 from recon.money import format_brl
 from recon.pipeline import (
     EXIT_EXCEPTIONS,
@@ -27,7 +27,6 @@ from recon.pipeline import (
     resume_async,
 )
 from recon.review import Verdict, approve, default_reviewer, pending_items, reject
-from recon.store import Store
 from recon.undo import undo, undo_targets
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -81,36 +80,11 @@ def _verdict_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--note", default="", help="why, for the audit trail")
 
 
-class _Session:
-    """The lock and the store, for commands that only touch the store."""
-
-    def __init__(self, config: Config, command: str):
-        self._lock = company_lock(config.path("store.path"), command)
-        self.store: Store | None = None
-        self._config = config
-
-    def __enter__(self) -> Store:
-        self._lock.__enter__()
-        try:
-            self.store = Store(self._config.path("store.path"))
-        except BaseException:
-            self._lock.__exit__(None, None, None)
-            raise
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.store is not None:
-                self.store.close()
-        finally:
-            self._lock.__exit__(*exc)
-
-
 # -- review --------------------------------------------------------------------------------
 
 def _review_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with _Session(config, "recon review") as store:
+    with locked_store(config.path("store.path"), "recon review") as store:
         items = pending_items(store, args.items or None)
     if not items:
         print("nothing to review" if not args.items else "no such pending item")
@@ -168,7 +142,7 @@ def _record_verdicts(args: argparse.Namespace, decide: Callable[..., Verdict], d
     """Each item's verdict, under the lock, said back to the person who gave it."""
     config = load_config(args.config)
     _check_parcela_option(args)
-    with _Session(config, f"recon {args.command}") as store:
+    with locked_store(config.path("store.path"), f"recon {args.command}") as store:
         for item_id in args.items:
             verdict = decide(store, item_id, by=args.by, note=args.note, parcela_id=args.parcela)
             print(f"{done} #{item_id} by {verdict.by}: parcela "
@@ -218,7 +192,7 @@ def _resume_command(args: argparse.Namespace) -> int:
 
 def _history_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with _Session(config, "recon history") as store:
+    with locked_store(config.path("store.path"), "recon history") as store:
         if not (args.run or args.parcela or args.line):
             _print_runs(recent_runs(store, args.limit))
             return EXIT_OK
