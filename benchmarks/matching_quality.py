@@ -141,7 +141,8 @@ class EngineRun:
 
 def run_engine(store: Store, run_id: str) -> EngineRun:
     """Decisions and allocations, wall seconds and peak RSS (MB) of match_run alone."""
-    settings = match_settings(load_config(None, environ={}))
+    # Defaults, unless a RECON_MATCHING_* variable says otherwise (e.g. a longer batch search).
+    settings = match_settings(load_config(None))
     gc.collect()
     reset_peak_rss()
     began = time.perf_counter()

@@ -33,6 +33,7 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
                       "open_cents": pool["open"].astype(np.int64),
                       "descricao": pool["descricao"], "contact_name": pool["name"]}),
         settings or BatchSettings(), known or KnownFees())
+    outcome = _with_search_notes(outcome, found.skipped)
     if found.allocations.empty:
         return outcome
     groups = found.groups
@@ -47,3 +48,16 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
         "line_key": a["line_key"], "parcela_id": a["parcela_id"], "kind": a["kind"],
         "amount_cents": a["net_cents"], "gross_cents": a["gross_cents"], "multa_cents": 0,
         "juros_cents": 0, "desconto_cents": 0, "taxa_cents": a["fee_cents"], "days_late": 0}))
+
+
+def _with_search_notes(outcome: Outcome, skipped: pd.DataFrame) -> Outcome:
+    """An unmatched credit that looked like a batch says why none was proposed (no subset
+    fits, several do, or the search ran out of time): 'no candidate' alone would mislead."""
+    if skipped.empty:
+        return outcome
+    why = pd.Series(skipped["reason"].to_numpy(), index=pd.Index(skipped["line_key"]))
+    decisions = outcome.decisions.copy()
+    notes = decisions["line_key"].map(why)
+    noted = notes.notna().to_numpy() & (decisions["decision"] == "unmatched").to_numpy()
+    decisions.loc[noted, "detail"] = "batch search: " + notes[noted].astype(str)
+    return Outcome(decisions, outcome.allocations)

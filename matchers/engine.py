@@ -23,6 +23,7 @@ import pandas as pd
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, line_weight_order, runner_up
 from matchers.batch_stage import batch_decisions
+from matchers.batches import BatchSettings
 from matchers.candidates import (
     Blocking,
     aliases_sql,
@@ -63,6 +64,9 @@ class MatchSettings:
     zones: Zones = field(default_factory=Zones)
     terms: LateTerms = field(default_factory=LateTerms)
     batches: bool = True
+    # The subset-sum search for batch credits stops after this long; lines it did not reach
+    # are reported as not searched, never guessed.
+    batch_search_seconds: float = 5.0
 
 
 @dataclass
@@ -108,7 +112,8 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     outcome = splits(outcome, lines, parcelas, pairs)
     clock.lap("decide")
     if settings.batches:
-        outcome = batch_decisions(outcome, lines, parcelas)
+        outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
+            time_budget_s=settings.batch_search_seconds))
         clock.lap("batches")
     store_outcome(store, run_id, pairs, outcome)
     clock.lap("store")

@@ -117,6 +117,7 @@ def match_settings(config: Config) -> MatchSettings:
             multa_bp=round(config.get("matching.multa_pct") * 100),
             juros_month_bp=round(config.get("matching.juros_month_pct") * 100),
         ),
+        batch_search_seconds=config.get("matching.batch_search_seconds"),
     )
 
 

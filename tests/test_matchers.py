@@ -135,7 +135,7 @@ def test_a_parcela_is_never_given_to_two_lines(tmp_path):
     assert "auto" not in set(decisions["decision"])  # two identical lines: a person decides
 
 
-def test_boleto_batch_net_of_tariff_is_proposed_with_the_fee_as_taxa(tmp_path):
+def boleto_batches() -> tuple[list, list, int]:
     titles = [(f"B{i}", cents) for i, cents in enumerate([35_000, 12_050, 80_000, 41_230, 9_990])]
     batch1, batch2 = titles[:3], titles[3:]
     tariff = 250
@@ -144,7 +144,21 @@ def test_boleto_batch_net_of_tariff_is_proposed_with_the_fee_as_taxa(tmp_path):
                   on=DAY + timedelta(days=1))]
     parcelas = [parcela(pid, cents, f"Sacado {pid}", due=DAY - timedelta(days=2),
                         descricao=f"Boleto {pid}") for pid, cents in titles]
-    decisions, allocations, _ = run_case(tmp_path, lines, [*parcelas, *filler()])
+    return lines, [*parcelas, *filler()], tariff
+
+
+def test_a_batch_search_out_of_time_leaves_the_credit_unmatched_and_says_so(tmp_path):
+    lines, parcelas, _ = boleto_batches()
+    decisions, allocations, _ = run_case(tmp_path, lines, parcelas,
+                                         MatchSettings(batch_search_seconds=0.0))
+    assert set(decisions["decision"]) == {"unmatched"}  # nothing guessed
+    assert allocations.empty
+    assert all("not searched" in text for text in decisions["detail"])
+
+
+def test_boleto_batch_net_of_tariff_is_proposed_with_the_fee_as_taxa(tmp_path):
+    lines, parcelas, tariff = boleto_batches()
+    decisions, allocations, _ = run_case(tmp_path, lines, parcelas)
     assert decisions.loc["C1", "decision"] == "review"
     mine = allocations[allocations["line_key"] == "C1"]
     assert set(mine["parcela_id"]) == {"B0", "B1", "B2"}
