@@ -178,13 +178,10 @@ def aliases_sql() -> str:
           AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL
         UNION
         SELECT l.counterpart, p.contact_id
-        FROM review_verdicts v
+        FROM pair_verdicts v  -- approved, and not undone or rejected since
         JOIN statement_lines l USING (line_key)
         JOIN parcelas p ON p.parcela_id = v.parcela_id AND p.run_id = v.run_id
         WHERE v.verdict = 'approve'
-          AND NOT EXISTS (SELECT 1 FROM review_verdicts r  -- undone or rejected since
-                          WHERE r.line_key = v.line_key AND r.parcela_id = v.parcela_id
-                            AND r.verdict = 'reject' AND r.decided_at > v.decided_at)
           AND coalesce(l.counterpart, '') <> '' AND p.contact_id IS NOT NULL)
         GROUP BY counterpart
         -- An alias must name one contact only, and look like a name: a memo word such as
@@ -197,8 +194,7 @@ def rejected_pairs_sql() -> str:
     """Pairs of this run a person rejected (their latest verdict): never proposed again."""
     return """
         SELECT l.lid, p.pid
-        FROM (SELECT line_key, parcela_id, arg_max(verdict, decided_at) AS verdict
-              FROM review_verdicts GROUP BY line_key, parcela_id) v
+        FROM pair_verdicts v
         JOIN m_lines l USING (line_key) JOIN m_parc p USING (parcela_id)
         WHERE v.verdict = 'reject'"""
 

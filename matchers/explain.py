@@ -72,7 +72,6 @@ WORDS = {
            "key_levels": {"same_document": "mesmo CPF/CNPJ", "same_number": "mesmo nº de documento",
                           "known_alias": "pagador já confirmado", "other_document": "outro CPF/CNPJ"}},
 }
-LANGUAGES = tuple(WORDS)
 
 
 def _bits(value: float) -> str:

@@ -49,10 +49,7 @@ def withdraw_rejected(store: Store, run_id: str) -> int:
     rows = store.query(
         """SELECT DISTINCT d.line_key, a.parcela_id, v.item_id
            FROM decisions d JOIN allocations a USING (run_id, line_key)
-           JOIN (SELECT line_key, parcela_id, arg_max(verdict, decided_at) AS verdict,
-                        arg_max(item_id, decided_at) AS item_id
-                 FROM review_verdicts GROUP BY line_key, parcela_id) v
-             ON v.line_key = a.line_key AND v.parcela_id = a.parcela_id
+           JOIN pair_verdicts v ON v.line_key = a.line_key AND v.parcela_id = a.parcela_id
            WHERE d.run_id = ? AND d.decision IN ('auto', 'review') AND v.verdict = 'reject'""",
         [run_id])
     for row in rows:

@@ -98,8 +98,8 @@ def payment_method(memo: str) -> str | None:
 
 
 _PLAN_COLUMNS = """a.line_key, a.parcela_id, a.amount_cents, a.gross_cents, a.multa_cents,
-    a.juros_cents, a.desconto_cents, a.taxa_cents, l.posted_on, l.conta_financeira_id, l.memo,
-    l.bank_code, l.branch, l.account_number"""
+    a.juros_cents, a.desconto_cents, a.taxa_cents, l.posted_on AS data_pagamento,
+    l.conta_financeira_id, l.memo, l.bank_code, l.branch, l.account_number"""
 
 
 def plan_auto_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
@@ -121,27 +121,30 @@ def plan_approved_settlements(store: Store, run_id: str) -> list[PlannedBaixa]:
     rows = store.query(
         f"""SELECT {_PLAN_COLUMNS}, a.expected_open_cents, a.item_id
            FROM review_verdicts a JOIN statement_lines l USING (line_key)
-           WHERE a.verdict = 'approve'
-             AND NOT EXISTS (SELECT 1 FROM review_verdicts r
-                             WHERE r.line_key = a.line_key AND r.parcela_id = a.parcela_id
-                               AND r.verdict = 'reject' AND r.decided_at > a.decided_at)
+           JOIN pair_verdicts v ON v.line_key = a.line_key AND v.parcela_id = a.parcela_id
+                                AND v.decided_at = a.decided_at  -- the verdict that stands
+           WHERE a.verdict = 'approve' AND v.verdict = 'approve'
              AND NOT EXISTS (SELECT 1 FROM settlements s
                              WHERE s.line_key = a.line_key AND s.parcela_id = a.parcela_id
-                               AND s.state NOT IN ('failed', 'abandoned'))
+                               AND s.state NOT IN {REPLANNABLE_STATES!r})
            ORDER BY l.posted_on, a.line_key, a.parcela_id""")
     return [_plan(row, run_id, "approved") for row in rows]
 
 
 def _plan(row: dict[str, Any], run_id: str, source: str) -> PlannedBaixa:
+    """A plan from a row of a decision's allocation or of the ledger (joined with its
+    statement line). Ledger rows keep the payment method they were planned with; ledger rows
+    of older versions lack the composition: their whole amount was principal."""
     def cents(name: str) -> int:
         return int(row.get(name) or 0)
 
     expected = row.get("expected_open_cents")
+    method = row["metodo_pagamento"] if "metodo_pagamento" in row else payment_method(row["memo"])
     return PlannedBaixa(
         line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=run_id,
-        amount_cents=int(row["amount_cents"]), data_pagamento=row["posted_on"],
-        conta_financeira_id=row["conta_financeira_id"],
-        metodo_pagamento=payment_method(row["memo"]), memo=row["memo"],
+        amount_cents=int(row["amount_cents"]), data_pagamento=row["data_pagamento"],
+        conta_financeira_id=row["conta_financeira_id"], metodo_pagamento=method,
+        memo=row["memo"],
         bank_label=BankAccount(row["bank_code"], row["branch"], row["account_number"]).label(),
         gross_cents=None if row.get("gross_cents") is None else int(row["gross_cents"]),
         multa_cents=cents("multa_cents"), juros_cents=cents("juros_cents"),
@@ -149,6 +152,17 @@ def _plan(row: dict[str, Any], run_id: str, source: str) -> PlannedBaixa:
         source=source, item_id=row.get("item_id"),
         expected_open_cents=None if expected is None else int(expected),
     )
+
+
+def ledger_plans(store: Store, states: tuple[str, ...]) -> list[tuple[dict[str, Any], PlannedBaixa]]:
+    """Ledger rows in these states with the plans they were written from, in one query
+    (a plan of many thousand baixas is read back at once, not a line at a time)."""
+    marks = ", ".join("?" for _ in states)
+    rows = store.query(
+        f"""SELECT s.*, l.memo, l.bank_code, l.branch, l.account_number
+            FROM settlements s JOIN statement_lines l USING (line_key)
+            WHERE s.state IN ({marks}) ORDER BY s.updated_at""", list(states))
+    return [(row, _plan(row, row["run_id"], row.get("source") or "auto")) for row in rows]
 
 
 def write_plan(store: Store, plans: list[PlannedBaixa], actor: str = "recon") -> list[PlannedBaixa]:
@@ -159,7 +173,7 @@ def write_plan(store: Store, plans: list[PlannedBaixa], actor: str = "recon") ->
 
 def planned(store: Store) -> list[PlannedBaixa]:
     """Every baixa planned and not yet sent, whichever run planned it."""
-    return [plan_from_row(store, row) for row in Ledger(store).rows_in(LEDGER_PLANNED)]
+    return [plan for _, plan in ledger_plans(store, LEDGER_PLANNED)]
 
 
 def baixa_body(plan: PlannedBaixa) -> dict[str, Any]:
@@ -265,11 +279,6 @@ class Ledger:
             "UPDATE settlements SET error = ?, updated_at = ? WHERE line_key = ? AND parcela_id = ?",
             [error, _now(), *_key(plan_or_row)])
         self._event(plan_or_row, "error", error)
-
-    def rows_in(self, states: tuple[str, ...]) -> list[dict[str, Any]]:
-        marks = ", ".join("?" for _ in states)
-        return self._store.query(
-            f"SELECT * FROM settlements WHERE state IN ({marks}) ORDER BY updated_at", list(states))
 
     def _event(self, plan_or_row: PlannedBaixa | dict[str, Any], event: str, detail: str,
                run_id: str | None = None) -> None:
@@ -399,7 +408,7 @@ def _record_failure(ledger: Ledger, plan: PlannedBaixa, exc: ContaAzulError) -> 
     keep their state, with the error noted, and the next run resolves them by the tag.
     """
     state = ledger.state_of(plan)
-    if state in ("intent", "sent") and not _ambiguous(exc):
+    if state in ("intent", "sent") and not may_have_landed(exc):
         ledger.move(plan, "failed", error=str(exc))
     else:
         ledger.note(plan, str(exc))
@@ -460,7 +469,7 @@ async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
     try:
         baixa = await api.create_baixa(client, plan.parcela_id, baixa_body(plan))
     except ContaAzulError as exc:
-        if not _ambiguous(exc):
+        if not may_have_landed(exc):
             raise
         # The POST may have been applied: look for our tag before deciding anything.
         ledger.move(plan, "unknown", error=str(exc))
@@ -473,7 +482,7 @@ async def _post_baixa(ledger: Ledger, client: ContaAzulClient, plan: PlannedBaix
     return baixa.id
 
 
-def _ambiguous(exc: ContaAzulError) -> bool:
+def may_have_landed(exc: ContaAzulError) -> bool:
     """Could the request have been applied? No answer, a 5xx, or a success we could not read."""
     status = exc.status
     return (isinstance(exc, ContaAzulTransportError) or status is None or status >= 500
@@ -515,8 +524,7 @@ async def resolve_pending(store: Store, client: ContaAzulClient, *, annotate_con
     ledger = Ledger(store)
     resolved = 0
     states = PENDING_STATES + (("confirmed",) if annotate_confirmed else ())
-    for row in ledger.rows_in(states):
-        plan = plan_from_row(store, row)
+    for row, plan in ledger_plans(store, states):
         try:
             if row["state"] in PENDING_STATES:
                 found = find_tagged(await api.baixas_of(client, plan.parcela_id), plan.tag)
@@ -530,25 +538,3 @@ async def resolve_pending(store: Store, client: ContaAzulClient, *, annotate_con
         except ContaAzulError as exc:
             log.warning("could not resolve settlement of parcela %s: %s", plan.parcela_id, exc)
     return resolved
-
-
-def plan_from_row(store: Store, row: dict[str, Any]) -> PlannedBaixa:
-    """A ledger row back as the plan it was written from (rows of older versions lack the
-    composition: their whole amount was principal)."""
-    line = store.query("SELECT * FROM statement_lines WHERE line_key = ?", [row["line_key"]])[0]
-
-    def cents(name: str) -> int:
-        return int(row.get(name) or 0)
-
-    return PlannedBaixa(
-        line_key=row["line_key"], parcela_id=row["parcela_id"], run_id=row["run_id"],
-        amount_cents=int(row["amount_cents"]), data_pagamento=row["data_pagamento"],
-        conta_financeira_id=row["conta_financeira_id"], metodo_pagamento=row["metodo_pagamento"],
-        memo=line["memo"],
-        bank_label=BankAccount(line["bank_code"], line["branch"], line["account_number"]).label(),
-        gross_cents=None if row.get("gross_cents") is None else int(row["gross_cents"]),
-        multa_cents=cents("multa_cents"), juros_cents=cents("juros_cents"),
-        desconto_cents=cents("desconto_cents"), taxa_cents=cents("taxa_cents"),
-        source=row.get("source") or "auto", item_id=row.get("item_id"),
-        expected_open_cents=row.get("expected_open_cents"),
-    )

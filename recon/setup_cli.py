@@ -12,10 +12,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recon.config import SETTINGS, Config, load_config
 from recon.errors import ConfigError, ReconError
 from recon.pipeline import EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_client, statement_options
+from recon.sources.inbox import InboxResult
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 # Sections a new install edits; the rest keep their defaults, shown commented out.
@@ -103,9 +105,10 @@ def _check_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"FAIL config: {exc}")
         return EXIT_USAGE
+    probe = _Probe(config)
     results = [Check("config", True, f"{config.source} is valid")]
-    for name, run_check in CHECKS:
-        results.append(_safely(name, lambda run_check=run_check: run_check(config)))
+    results += [_safely(name, lambda run_check=run_check: run_check(probe))
+                for name, run_check in CHECKS]
     for result in results:
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
@@ -118,13 +121,43 @@ def _safely(name: str, run_check: Callable[[], str]) -> Check:
         return Check(name, False, str(exc))
 
 
-def _secret(config: Config) -> str:
-    config.client_secret()
+class _Probe:
+    """What the checks look at, each fetched once: the accounts check needs both the parsed
+    inbox and Conta Azul's contas, which their own checks already read (a failure is kept
+    too, so an unreachable Conta Azul costs its retries once)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._found: dict[str, Any] = {}
+
+    def inbox(self) -> InboxResult:
+        from recon.sources.inbox import read_inbox
+
+        return self._once("inbox", lambda: read_inbox(self.config.path("statements.inbox"),
+                                                      statement_options(self.config)))
+
+    def conta_azul(self) -> tuple[list, dict]:
+        return self._once("conta_azul", lambda: asyncio.run(_pull_contas(self.config)))
+
+    def _once(self, name: str, fetch: Callable[[], Any]) -> Any:
+        if name not in self._found:
+            try:
+                self._found[name] = fetch()
+            except (ReconError, OSError) as exc:
+                self._found[name] = exc
+        found = self._found[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+def _secret(probe: _Probe) -> str:
+    probe.config.client_secret()
     return "client secret readable (value not shown)"
 
 
-def _store(config: Config) -> str:
-    path = config.path("store.path")
+def _store(probe: _Probe) -> str:
+    path = probe.config.path("store.path")
     folder = path.parent
     if not folder.exists():
         return f"{folder} will be created on the first run"
@@ -133,10 +166,8 @@ def _store(config: Config) -> str:
     return f"{path} can be written"
 
 
-def _inbox(config: Config) -> str:
-    from recon.sources.inbox import read_inbox
-
-    inbox = read_inbox(config.path("statements.inbox"), statement_options(config))
+def _inbox(probe: _Probe) -> str:
+    inbox = probe.inbox()
     lines = sum(len(f.lines) for f in inbox.files)
     text = f"{len(inbox.files)} statement files, {lines} lines"
     if inbox.rejects:
@@ -145,8 +176,8 @@ def _inbox(config: Config) -> str:
     return text
 
 
-def _conta_azul(config: Config) -> str:
-    contas, company = asyncio.run(_pull_contas(config))
+def _conta_azul(probe: _Probe) -> str:
+    contas, company = probe.conta_azul()
     name = company.get("razao_social") or company.get("nome_fantasia") or "?"
     return f"connected to {name}; {len(contas)} contas financeiras"
 
@@ -158,16 +189,14 @@ async def _pull_contas(config: Config) -> tuple[list, dict]:
         return await api.contas_financeiras(client), await api.connected_company(client)
 
 
-def _accounts(config: Config) -> str:
+def _accounts(probe: _Probe) -> str:
     from recon.ingest import contas_of
-    from recon.sources.inbox import read_inbox
 
-    inbox = read_inbox(config.path("statements.inbox"), statement_options(config))
-    contas, _ = asyncio.run(_pull_contas(config))
+    contas, _ = probe.conta_azul()
     mapped, problems = 0, []
-    for statement in inbox.files:
+    for statement in probe.inbox().files:
         try:
-            mapped += len(contas_of(statement, contas, config))
+            mapped += len(contas_of(statement, contas, probe.config))
         except ReconError as exc:
             problems.append(str(exc))
     if problems:
@@ -175,7 +204,7 @@ def _accounts(config: Config) -> str:
     return f"{mapped} statement accounts tied to a conta financeira"
 
 
-CHECKS: tuple[tuple[str, Callable[[Config], str]], ...] = (
+CHECKS: tuple[tuple[str, Callable[[_Probe], str]], ...] = (
     ("client secret", _secret),
     ("store", _store),
     ("inbox", _inbox),

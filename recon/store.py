@@ -126,6 +126,14 @@ SCHEMA = (
         run_id VARCHAR, note VARCHAR, amount_cents BIGINT, gross_cents BIGINT,
         multa_cents BIGINT, juros_cents BIGINT, desconto_cents BIGINT, taxa_cents BIGINT,
         expected_open_cents BIGINT)""",
+    # What stands for each (line, parcela): the latest verdict, the one the matcher, the
+    # planner and the alias learning all obey (a rejection after an approval, as undo
+    # records, wins; and the reverse).
+    """CREATE OR REPLACE VIEW pair_verdicts AS
+        SELECT line_key, parcela_id, arg_max(verdict, decided_at) AS verdict,
+               arg_max(item_id, decided_at) AS item_id, arg_max(run_id, decided_at) AS run_id,
+               max(decided_at) AS decided_at
+        FROM review_verdicts GROUP BY line_key, parcela_id""",
 )
 
 

@@ -16,7 +16,7 @@ from recon.contaazul.client import ContaAzulClient
 from recon.errors import ContaAzulConflict, ContaAzulError, ReviewError
 from recon.records import LEDGER_SETTLED, Baixa, ParcelaDetail
 from recon.review import reject_pair
-from recon.settle import Ledger, _ambiguous, strip_reconciliation_note
+from recon.settle import Ledger, may_have_landed, strip_reconciliation_note
 from recon.store import Store
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def _undo_one(store: Store, ledger: Ledger, client: ContaAzulClient,
         except ContaAzulError as exc:
             if exc.status == 404:
                 pass  # gone already (a rerun after a DELETE whose answer was lost)
-            elif _ambiguous(exc):
+            elif may_have_landed(exc):
                 raise
             else:
                 ledger.move(row, row["state"] if row["state"] != "undoing" else "confirmed",

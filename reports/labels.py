@@ -96,7 +96,6 @@ LABELS: dict[str, dict[str, str]] = {
         "open_report": "open the report",
     },
 }
-LANGUAGES = tuple(LABELS)
 
 
 def money(language: str) -> Formatter:

@@ -138,3 +138,12 @@ def test_explanations_speak_the_report_language(language):
                        "runner-up: parcela p2", "margin 1.5 bits")}[language]
     for phrase in expected:
         assert phrase in text
+
+
+def test_the_report_labels_explanations_and_config_speak_the_same_languages():
+    from matchers.explain import WORDS
+    from recon.config import CHOICES
+    from reports.labels import LABELS
+
+    assert set(LABELS) == set(WORDS) == set(CHOICES["report.language"])
+    assert all(set(LABELS[language]) == set(LABELS["pt"]) for language in LABELS)

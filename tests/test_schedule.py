@@ -74,6 +74,10 @@ def test_every_exit_code_is_documented_in_the_readme_and_the_cli():
     codes = {name: value for name, value in vars(pipeline).items() if name.startswith("EXIT_")}
     assert set(map(int, table)) == set(codes.values())
     assert all(f"  {code}  " in cli.__doc__ for code in codes.values())
-    for file in ("recon.service", "crontab"):  # the shipped schedules treat 3 and 4 as success
-        text = (ROOT / "deploy" / file).read_text(encoding="utf-8")
-        assert "3" in text and "4" in text and "recon" in text and "run" in text
+    # the shipped schedules run `recon run` without dates and treat 3 and 4 as a normal night
+    service = (ROOT / "deploy" / "recon.service").read_text(encoding="utf-8")
+    assert "SuccessExitStatus=3" in service and "SuccessExitStatus=4" in service
+    assert re.search(r"^ExecStart=\S+/recon .*\brun --config \S+", service, flags=re.MULTILINE)
+    cron = (ROOT / "deploy" / "crontab").read_text(encoding="utf-8")
+    assert "case $rc in 0|3|4) ;;" in cron and "recon --quiet run --config" in cron
+    assert "--from" not in cron and "--from" not in service  # catch-up needs no dates

@@ -17,6 +17,16 @@ PLAN = PlannedBaixa(line_key="abc123", parcela_id="p1", run_id="run1", amount_ce
                     bank_label="341/1234/567890")
 
 
+def lean_options():
+    """Settling without annotation: one search of what changed since a pull on 07/11."""
+    from datetime import datetime
+
+    from recon.settle import SettleOptions
+
+    return SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
+                         due_window=(date(2026, 9, 1), date(2026, 11, 30)))
+
+
 class RecordingLedger:
     def __init__(self):
         self.moves = []
@@ -114,9 +124,8 @@ def test_a_parcela_changed_between_matching_and_writing_is_skipped_without_a_pos
 
 
 def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path):
-    from datetime import datetime
 
-    from recon.settle import SettleOptions, apply_plan, write_plan
+    from recon.settle import apply_plan, write_plan
     from recon.store import Store
 
     requests = []
@@ -135,8 +144,7 @@ def test_lean_mode_reads_a_parcela_only_when_it_changed_since_the_pull(tmp_path)
         return httpx.Response(200, json={"id": "b-new", "versao": 1})
 
     client = mock_client(tmp_path, handler)
-    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
-                            due_window=(date(2026, 9, 1), date(2026, 11, 30)))
+    options = lean_options()
 
     async def go():
         async with client:
@@ -172,10 +180,9 @@ def test_the_ledger_never_walks_a_row_back_to_a_replannable_state(tmp_path):
 def test_a_pair_abandoned_before_is_read_first_even_in_lean_mode(tmp_path):
     """The POST whose answer was lost may land after our lookup: when the pair is planned
     again, the parcela is read and our tag found, so no second baixa is sent."""
-    from datetime import datetime
 
     from recon.pipeline import apply_planned
-    from recon.settle import SettleOptions, record_event, write_plan
+    from recon.settle import record_event, write_plan
     from recon.store import Store
 
     requests = []
@@ -193,8 +200,7 @@ def test_a_pair_abandoned_before_is_read_first_even_in_lean_mode(tmp_path):
                         "valor_composicao": {"valor_bruto": "2450.37"}}]})
 
     client = mock_client(tmp_path, handler)
-    options = SettleOptions(annotate=False, pulled_since=datetime(2026, 11, 7, tzinfo=UTC),
-                            due_window=(date(2026, 9, 1), date(2026, 11, 30)))
+    options = lean_options()
 
     async def go():
         async with client:
