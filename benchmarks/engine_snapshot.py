@@ -64,10 +64,10 @@ def prepare(n: int, dense: bool, seed: int) -> Path:
 
 
 def run(n: int, dense: bool, seed: int, out: Path | None) -> dict:
+    from matchers.engine import match_run
     from recon.config import load_config
     from recon.pipeline import match_settings
     from recon.store import Store
-    from matchers.engine import match_run
 
     source = prepare(n, dense, seed)
     with tempfile.TemporaryDirectory() as tmp:
