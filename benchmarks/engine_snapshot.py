@@ -10,14 +10,17 @@ row by row (how a speed change proves it changed no decision).
 
     .venv/bin/python benchmarks/engine_snapshot.py prepare 100000 [--dense] [--seed 1]
     .venv/bin/python benchmarks/engine_snapshot.py run 100000 [--dense] --out /tmp/snap-a
+    .venv/bin/python benchmarks/engine_snapshot.py run-store STORE.duckdb --out /tmp/snap-c
     .venv/bin/python benchmarks/engine_snapshot.py compare /tmp/snap-a /tmp/snap-b
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,33 +67,50 @@ def prepare(n: int, dense: bool, seed: int) -> Path:
 
 
 def run(n: int, dense: bool, seed: int, out: Path | None) -> dict:
+    """match_run on a copy of the prepared store (the prepared one stays as generated)."""
+    source = prepare(n, dense, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "run.duckdb"
+        shutil.copyfile(source, path)
+        result = run_store(path, out)
+    return {"lines": n, "dense": dense, "seed": seed, **result}
+
+
+def run_store(path: Path, out: Path | None) -> dict:
+    """match_run on this store, in this process; seconds, peak RSS (MB) and stage seconds,
+    and with `out`, the snapshot written there."""
     from matchers.engine import match_run
     from recon.config import load_config
     from recon.pipeline import match_settings
     from recon.store import Store
 
-    source = prepare(n, dense, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "run.duckdb"
-        shutil.copyfile(source, path)
-        settings = match_settings(load_config(None))
-        with Store(path) as store:
-            reset_peak_rss()
-            began = time.perf_counter()
-            stats = match_run(store, RUN_ID, settings)
-            wall = time.perf_counter() - began
-            peak = peak_rss_mb()
-            if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                for name, sql in TABLES.items():
-                    store.query_frame(sql).to_parquet(out / f"{name}.parquet")
-    result = {"lines": n, "dense": dense, "seed": seed, "match_run_s": round(wall, 3),
-              "peak_rss_mb": round(peak), "pairs": stats.pairs,
+    # Defaults, unless a RECON_MATCHING_* variable says otherwise (e.g. a longer batch search).
+    settings = match_settings(load_config(None))
+    with Store(path) as store:
+        gc.collect()
+        reset_peak_rss()
+        began = time.perf_counter()
+        stats = match_run(store, RUN_ID, settings)
+        wall = time.perf_counter() - began
+        peak = peak_rss_mb()
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, sql in TABLES.items():
+                store.query_frame(sql).to_parquet(out / f"{name}.parquet")
+    result = {"match_run_s": round(wall, 3), "peak_rss_mb": round(peak), "pairs": stats.pairs,
               "decisions": stats.decisions,
               "stages": {k: round(v, 3) for k, v in stats.seconds.items()}}
     if out is not None:
         (out / "run.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def run_isolated(path: Path, out: Path) -> dict:
+    """run_store in a fresh Python process: its peak RSS is the matcher's alone, not the
+    caller's (which may hold a generated workload of gigabytes)."""
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "run-store", str(path),
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "run.json").read_text())
 
 
 def compare(a: Path, b: Path) -> list[str]:
@@ -124,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=1)
         if name == "run":
             p.add_argument("--out", type=Path)
+    p = sub.add_parser("run-store")
+    p.add_argument("path", type=Path)
+    p.add_argument("--out", type=Path)
     p = sub.add_parser("compare")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
@@ -132,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(prepare(args.n, args.dense, args.seed))
     elif args.command == "run":
         print(json.dumps(run(args.n, args.dense, args.seed, args.out), indent=1))
+    elif args.command == "run-store":
+        print(json.dumps(run_store(args.path, args.out), indent=1))
     else:
         differences = compare(args.a, args.b)
         print("\n".join(differences) or "identical")

@@ -3,7 +3,8 @@ and Splink on the same data in the same run.
 
 For each workload (benchmarks/matching_data.py, labelled): generate, normalise memos as
 statement import does (timed apart: it happens once per line, not per run), load a fresh
-DuckDB store, run `match_run` (timed, peak RSS), and score against the truth:
+DuckDB store, run `match_run` in a process of its own (timed, peak RSS: the matcher's alone,
+not this process's, which holds the generated workload), and score against the truth:
 
 - wrong automatic settlements and the precision of `auto` (every kind);
 - recall of `auto` on the lines a careful person settles without hesitation (clean,
@@ -31,14 +32,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pandas as pd
+
+from benchmarks.engine_snapshot import run_isolated
 from benchmarks.matching_data import RUN_ID, generate, peak_rss_mb, reset_peak_rss
 from benchmarks.matching_quality import (
     candidate_stats,
-    candidates_per_line,
     import_features,
     line_outcomes,
     load_workload,
-    run_engine,
     wrong_autos,
 )
 from benchmarks.splink_baseline import pair_metrics
@@ -65,6 +67,7 @@ class Row:
     precision: float
     recall: float
     splink: dict | None
+    stages: dict[str, float]
 
 
 def measure(n: int, *, dense: bool, seed: int, splink: bool) -> Row:
@@ -72,27 +75,35 @@ def measure(n: int, *, dense: bool, seed: int, splink: bool) -> Row:
     began = time.perf_counter()
     workload = replace(workload, lines=import_features(workload.lines))
     normalise_s = time.perf_counter() - began
-    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
-        load_workload(store, workload, RUN_ID)
-        engine = run_engine(store, RUN_ID)
-        per_line = candidates_per_line(store, RUN_ID)
-    outcomes = line_outcomes(engine.decisions, workload.truth, engine.allocations)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, snapshot = Path(tmp) / "bench.duckdb", Path(tmp) / "snapshot"
+        with Store(path) as store:
+            load_workload(store, workload, RUN_ID)
+        # The matcher runs in a process of its own, as a nightly run does: this one holds
+        # the generated workload (GBs at 1M), which is no part of the matcher's memory.
+        engine = run_isolated(path, snapshot)
+        decisions, allocations, candidates = (pd.read_parquet(snapshot / f"{t}.parquet") for t in (
+            "decisions", "allocations", "candidate_pairs"))
+    per_line = candidates.groupby("line_key").size().reindex(
+        workload.lines["line_key"], fill_value=0).to_numpy()
+    outcomes = line_outcomes(decisions, workload.truth, allocations)
     careful = outcomes[outcomes["kind"].isin(CAREFUL_KINDS)]
     batches = outcomes[outcomes["kind"].isin(BATCH_KINDS)]
-    proposed = engine.decisions.loc[engine.decisions["decision"] != "unmatched", "line_key"]
-    pairs = engine.allocations[engine.allocations["line_key"].isin(proposed)]
+    proposed = decisions.loc[decisions["decision"] != "unmatched", "line_key"]
+    pairs = allocations[allocations["line_key"].isin(proposed)]
     ours = pair_metrics(pairs[["line_key", "parcela_id"]], workload.truth)
     stats = candidate_stats(per_line)
     splink_row = _splink(workload) if splink else None
     return Row(
         label=f"{n:,} x {n:,} {'dense' if dense else 'sparse'}", lines=n,
-        normalise_s=normalise_s, match_s=engine.seconds, peak_mb=engine.peak_mb,
+        normalise_s=normalise_s, match_s=engine["match_run_s"], peak_mb=engine["peak_rss_mb"],
         candidates_mean=stats["mean"], candidates_max=stats["max"],
         autos=int((outcomes["decision"] == "auto").sum()),
         wrong_autos=len(wrong_autos(outcomes)),
         careful_recall=float(((careful["decision"] == "auto") & careful["right"]).mean()),
         batches_right=float(batches["right"].mean()) if len(batches) else float("nan"),
-        f1=ours["f1"], precision=ours["precision"], recall=ours["recall"], splink=splink_row)
+        f1=ours["f1"], precision=ours["precision"], recall=ours["recall"], splink=splink_row,
+        stages=engine["stages"])
 
 
 def _splink(workload) -> dict:  # type: ignore[no-untyped-def]

@@ -1,0 +1,46 @@
+"""The benchmark's own tools: the snapshot comparison that proves a speed change kept every
+decision, and the matching benchmark measuring the matcher in a process of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import engine_snapshot, matching_bench
+
+
+def _snapshot(folder: Path, probability: float = 0.97) -> Path:
+    folder.mkdir()
+    pd.DataFrame({"line_key": ["a", "b"], "parcela_id": ["p1", None],
+                  "decision": ["auto", "unmatched"]}).to_parquet(folder / "decisions.parquet")
+    pd.DataFrame({"line_key": ["a"], "parcela_id": ["p1"], "valor_bruto_cents": [1000]}
+                 ).to_parquet(folder / "allocations.parquet")
+    pd.DataFrame({"line_key": ["a", "a"], "parcela_id": ["p1", "p2"],
+                  "probability": [probability, 0.2]}).to_parquet(
+        folder / "candidate_pairs.parquet")
+    return folder
+
+
+def test_compare_finds_no_difference_between_equal_snapshots(tmp_path: Path) -> None:
+    assert engine_snapshot.compare(_snapshot(tmp_path / "a"), _snapshot(tmp_path / "b")) == []
+
+
+def test_compare_names_the_table_column_and_values_that_differ(tmp_path: Path) -> None:
+    found = engine_snapshot.compare(_snapshot(tmp_path / "a"),
+                                    _snapshot(tmp_path / "b", probability=0.9700000001))
+    assert len(found) == 1
+    assert found[0].startswith("candidate_pairs.probability: 1 rows differ")
+    assert "0.97" in found[0] and "0.9700000001" in found[0]
+
+
+def test_benchmark_measures_the_matcher_in_its_own_process_and_scores_it(
+        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(matching_bench, "peak_rss_mb", lambda: 0.0, raising=False)
+    row = matching_bench.measure(1_500, dense=False, seed=4, splink=False)
+    # The peak is the child's (it imported pandas, DuckDB and the matcher), not zero.
+    assert row.peak_mb > 50
+    assert row.autos > 500 and row.wrong_autos == 0
+    assert 0 < row.candidates_mean <= row.candidates_max <= 25
+    assert 0.9 < row.precision <= 1.0
+    assert {"stage", "assign", "store"} <= set(row.stages)
