@@ -48,11 +48,13 @@ def store_path(n: int, dense: bool, seed: int) -> Path:
     return CACHE / f"{n}-{'dense' if dense else 'sparse'}-{seed}.duckdb"
 
 
-def prepare(n: int, dense: bool, seed: int) -> Path:
+def prepare(n: int, dense: bool, seed: int, path: Path | None = None) -> Path:
+    """A store holding the workload as the pipeline leaves it before matching (by default
+    in a cache shared by later calls with the same parameters)."""
     from benchmarks.matching_quality import import_features, load_workload
     from recon.store import Store
 
-    path = store_path(n, dense, seed)
+    path = path or store_path(n, dense, seed)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,10 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
         best = suggested[0] if suggested else {}
         rows.append(_row("review", run_id, item, parcela_id=item["parcela_id"],
                          parcela=best.get("descricao"), contact=best.get("contact_name"),
-                         score=round(item["score"], 3), reason=item["reason"]))
+                         score=_score(item), reason=item["reason"]))
     for item in context.get("partials", []):
         rows.append(_row("partial_payment", run_id, item, parcela_id=item["parcela_id"],
-                         score=round(item["score"], 3) if item.get("score") is not None else None,
-                         reason=item["reason"]))
+                         score=_score(item), reason=item["reason"]))
     for item in context["unmatched_lines"]:
         rows.append(_row("unmatched_line", run_id, item, reason=item["reason"]))
     for item in context["unpaid_parcelas"]:
@@ -54,6 +53,12 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(_row("write_error", run_id, item, parcela_id=item["parcela_id"],
                          parcela=item["descricao"], reason=f"{item['state']}: {item['error']}"))
     return rows
+
+
+def _score(item: dict[str, Any]) -> float | None:
+    """A proposal's probability; a batch credit or card payout proposes several parcelas and
+    has no one pair's probability (its reason says how the amounts add up)."""
+    return round(item["score"], 3) if item.get("score") is not None else None
 
 
 def _row(kind: str, run_id: str, line: dict[str, Any], **extra: Any) -> dict[str, Any]:
