@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from recon.dates import SAO_PAULO
 from recon.errors import ReviewError
-from recon.explanations import explain_stored
+from recon.explanations import explain_rows, grouped
 from recon.money import format_brl
 from recon.settle import record_event
 from recon.store import Store
@@ -126,17 +128,32 @@ def pending_items(store: Store, item_ids: list[int] | None = None) -> list[Row]:
             FROM review_items i JOIN statement_lines l USING (line_key)
             LEFT JOIN decisions d ON d.run_id = i.run_id AND d.line_key = i.line_key
             WHERE {where} ORDER BY i.item_id""", params)
+    if not items:
+        return items
+    # Proposals and the best five candidates of every listed item, read at once.
+    store.replace_temp("listed_items", pd.DataFrame(
+        [(i["run_id"], i["line_key"]) for i in items], columns=["run_id", "line_key"],
+        dtype=object))
+    proposals = grouped(store.query(
+        """SELECT a.*, p.descricao, p.contact_name, p.due_on, p.open_cents
+           FROM allocations a JOIN listed_items USING (run_id, line_key)
+           LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
+           ORDER BY a.run_id, a.line_key, p.due_on, a.parcela_id"""), "run_id", "line_key")
+    candidates = grouped(store.query(
+        """SELECT * EXCLUDE (rank) FROM (
+               SELECT c.run_id, c.line_key, c.parcela_id, c.probability, c.weight,
+                      c.amount_diff_cents, c.lag_days, c.name_sim, p.descricao,
+                      p.contact_name, p.due_on, p.open_cents,
+                      row_number() OVER (PARTITION BY c.run_id, c.line_key
+                                         ORDER BY c.weight DESC, c.parcela_id) AS rank
+               FROM candidate_pairs c JOIN listed_items USING (run_id, line_key)
+               JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id)
+           WHERE rank <= 5 ORDER BY run_id, line_key, rank"""), "run_id", "line_key")
     for item in items:
-        item["proposal"] = _allocations(store, item["run_id"], item["line_key"])
-        item["candidates"] = store.query(
-            """SELECT c.parcela_id, c.probability, c.weight, c.amount_diff_cents, c.lag_days,
-                      c.name_sim, p.descricao, p.contact_name, p.due_on, p.open_cents
-               FROM candidate_pairs c
-               JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id
-               WHERE c.run_id = ? AND c.line_key = ?
-               ORDER BY c.weight DESC, c.parcela_id LIMIT 5""", [item["run_id"], item["line_key"]])
-        item["reason"] = explain_stored(store, item["run_id"], item)
-    return items
+        key = (item["run_id"], item["line_key"])
+        item["proposal"] = proposals.get(key, [])
+        item["candidates"] = candidates.get(key, [])
+    return explain_rows(store, items)
 
 
 def _allocations(store: Store, run_id: str, line_key: str) -> list[Row]:

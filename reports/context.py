@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recon.explanations import explain_stored
+from recon.explanations import explain_rows, grouped
 from recon.store import Store
 from recon.summary import run_counts
 
@@ -62,7 +62,7 @@ def _settled(store: Store, run_id: str, language: str) -> list[Row]:
            LEFT JOIN parcelas p ON p.parcela_id = d.parcela_id AND p.run_id = d.run_id
            WHERE d.run_id = ? AND d.decision = 'auto'
            ORDER BY l.posted_on, l.line_key""", [run_id])
-    return _explained(store, run_id, rows, language)
+    return explain_rows(store, rows, language)
 
 
 def _review(store: Store, run_id: str, language: str) -> list[Row]:
@@ -72,20 +72,30 @@ def _review(store: Store, run_id: str, language: str) -> list[Row]:
            LEFT JOIN review_items i ON i.line_key = d.line_key AND i.status = 'pending'
            WHERE d.run_id = ? AND d.decision = 'review' ORDER BY l.posted_on, d.line_key""",
         [run_id])
-    for line in lines:
-        line["candidates"] = store.query(
-            """SELECT c.*, p.descricao, p.contact_name, p.due_on, p.open_cents
-               FROM candidate_pairs c
+    # Each line's best three candidates (its proposal first) and its allocations, read for
+    # every line to review at once.
+    candidates = grouped(store.query(
+        """SELECT * EXCLUDE (rank) FROM (
+               SELECT c.*, p.descricao, p.contact_name, p.due_on, p.open_cents,
+                      row_number() OVER (
+                          PARTITION BY c.line_key
+                          ORDER BY (c.parcela_id IS NOT DISTINCT FROM d.parcela_id) DESC,
+                                   c.weight DESC, c.parcela_id) AS rank
+               FROM decisions d
+               JOIN candidate_pairs c ON c.run_id = d.run_id AND c.line_key = d.line_key
                JOIN parcelas p ON p.parcela_id = c.parcela_id AND p.run_id = c.run_id
-               WHERE c.run_id = ? AND c.line_key = ?
-               ORDER BY (c.parcela_id = ?) DESC, c.weight DESC, c.parcela_id LIMIT 3""",
-            [run_id, line["line_key"], line["parcela_id"]])
-        line["allocations"] = store.query(
-            """SELECT a.*, p.descricao, p.contact_name, p.due_on FROM allocations a
-               LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
-               WHERE a.run_id = ? AND a.line_key = ? ORDER BY p.due_on, a.parcela_id""",
-            [run_id, line["line_key"]])
-    return _explained(store, run_id, lines, language)
+               WHERE d.run_id = ? AND d.decision = 'review')
+           WHERE rank <= 3 ORDER BY line_key, rank""", [run_id]), "line_key")
+    allocations = grouped(store.query(
+        """SELECT a.*, p.descricao, p.contact_name, p.due_on FROM allocations a
+           JOIN decisions d ON d.run_id = a.run_id AND d.line_key = a.line_key
+           LEFT JOIN parcelas p ON p.parcela_id = a.parcela_id AND p.run_id = a.run_id
+           WHERE a.run_id = ? AND d.decision = 'review'
+           ORDER BY a.line_key, p.due_on, a.parcela_id""", [run_id]), "line_key")
+    for line in lines:
+        line["candidates"] = candidates.get((line["line_key"],), [])
+        line["allocations"] = allocations.get((line["line_key"],), [])
+    return explain_rows(store, lines, language)
 
 
 def _unmatched_lines(store: Store, run_id: str, language: str) -> list[Row]:
@@ -94,14 +104,7 @@ def _unmatched_lines(store: Store, run_id: str, language: str) -> list[Row]:
            FROM decisions d JOIN statement_lines l USING (line_key)
            WHERE d.run_id = ? AND d.decision = 'unmatched' ORDER BY l.posted_on, l.line_key""",
         [run_id])
-    return _explained(store, run_id, rows, language)
-
-
-def _explained(store: Store, run_id: str, rows: list[Row], language: str) -> list[Row]:
-    """Each decision's `reason`: its signals, the split of the amount, the runner-up."""
-    for row in rows:
-        row["reason"] = explain_stored(store, run_id, row, language)
-    return rows
+    return explain_rows(store, rows, language)
 
 
 def _unpaid_parcelas(store: Store, run_id: str) -> list[Row]:
