@@ -69,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder where each run's report is written"),
     Setting("report", "language", "RECON_REPORT_LANGUAGE", "pt", str,
             "Language of the report, its email and exceptions.csv reasons: pt or en"),
+    Setting("report", "max_rows", "RECON_REPORT_MAX_ROWS", 500, int,
+            "Rows the report page (and its email) shows per section; exceptions.csv has all"),
     Setting("schedule", "max_catch_up_days", "RECON_SCHEDULE_MAX_CATCH_UP_DAYS", 31, int,
             "`recon run` without dates covers every day since the last successful run, at most "
             "this many"),
@@ -248,11 +250,18 @@ def _coerce(setting: Setting, raw: Any, where: str) -> Any:
 CHOICES = {"report.language": ("pt", "en")}
 
 
+# Counts that make no sense below one (a report showing no row of a section).
+AT_LEAST_ONE = ("report.max_rows",)
+
+
 def _check_choices(values: Mapping[str, Any], source: str) -> None:
     for dotted, allowed in CHOICES.items():
         if values[dotted] not in allowed:
             raise ConfigError(f"{values[dotted]!r} is not one of {', '.join(allowed)}",
                               key=dotted, source=source)
+    for dotted in AT_LEAST_ONE:
+        if values[dotted] < 1:
+            raise ConfigError(f"{values[dotted]!r} must be 1 or more", key=dotted, source=source)
 
 
 def _check_unknown_keys(document: dict[str, Any], source: str) -> None:

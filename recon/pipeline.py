@@ -176,7 +176,8 @@ async def run_async(config: Config, window: RunWindow, *, dry_run: bool = False,
         steps.stage("reporting")
         result.counts.update(run_counts(store, result.run_id))
         result.report_path, result.csv_path = write_reports(
-            store, result.run_id, config.path("report.dir"), config.get("report.language"))
+            store, result.run_id, config.path("report.dir"), config.get("report.language"),
+            config.get("report.max_rows"))
         steps.finish()
     return result
 

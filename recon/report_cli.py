@@ -148,7 +148,8 @@ def _report_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         html_path, csv_path = write_reports(store, run["run_id"], config.path("report.dir"),
-                                            config.get("report.language"))
+                                            config.get("report.language"),
+                                            config.get("report.max_rows"))
         context = _context(delivery.config, store, run["run_id"])
     if run["status"] != "succeeded":
         print(f"note: run {run['run_id']} ended {run['status']}; its report shows what it "
@@ -169,4 +170,5 @@ def _stored_run(store: Store, run_id: str | None) -> dict[str, Any] | None:
 def _context(config: Config, store: Store, run_id: str) -> dict[str, Any]:
     from reports.context import build_context  # reports depend on the store, not the reverse
 
-    return build_context(store, run_id, config.get("report.language"))
+    return build_context(store, run_id, config.get("report.language"),
+                         config.get("report.max_rows"))

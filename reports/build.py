@@ -8,16 +8,16 @@ import tempfile
 from pathlib import Path
 
 from recon.store import Store
-from reports.context import build_context
+from reports.context import MAX_ROWS, build_context
 from reports.exports import exception_rows, to_csv, to_json
 from reports.render import render_html
 
 log = logging.getLogger(__name__)
 
 
-def write_reports(store: Store, run_id: str, report_dir: Path,
-                  language: str = "pt") -> tuple[Path, Path]:
-    context = build_context(store, run_id, language)
+def write_reports(store: Store, run_id: str, report_dir: Path, language: str = "pt",
+                  max_rows: int = MAX_ROWS) -> tuple[Path, Path]:
+    context = build_context(store, run_id, language, max_rows)
     folder = report_dir / run_id
     html_path = folder / "report.html"
     csv_path = folder / "exceptions.csv"

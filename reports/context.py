@@ -13,18 +13,21 @@ Row = dict[str, Any]
 
 PARTIAL_KINDS = ("partial", "split")  # money arrived, but not what the parcela asks for
 HISTORY_RUNS = 14  # runs shown in the auto-match-rate chart
+MAX_ROWS = 500  # rows the page shows per section (report.max_rows)
 
 
-def build_context(store: Store, run_id: str, language: str = "pt") -> dict[str, Any]:
+def build_context(store: Store, run_id: str, language: str = "pt",
+                  max_rows: int = MAX_ROWS) -> dict[str, Any]:
     run = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])[0]
     suggestions = _review(store, run_id, language)
     return {
         "run": run,
         "language": language,
+        "max_rows": max_rows,
         "counts": run_counts(store, run_id),
         "amounts": _amounts(store, run_id),
         "files": store.query("SELECT * FROM statement_files WHERE run_id = ? ORDER BY file", [run_id]),
-        "settled": _settled(store, run_id, language),
+        "settled": _settled(store, run_id, language, max_rows),
         "review": [r for r in suggestions if r.get("kind") not in PARTIAL_KINDS],
         "partials": [r for r in suggestions if r.get("kind") in PARTIAL_KINDS],
         "unmatched_lines": _unmatched_lines(store, run_id, language),
@@ -53,7 +56,7 @@ def build_context(store: Store, run_id: str, language: str = "pt") -> dict[str, 
     }
 
 
-def _settled(store: Store, run_id: str, language: str) -> list[Row]:
+def _settled(store: Store, run_id: str, language: str, shown: int) -> list[Row]:
     rows = store.query(
         """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, s.baixa_id, s.state,
                   p.descricao, p.contact_name
@@ -62,7 +65,9 @@ def _settled(store: Store, run_id: str, language: str) -> list[Row]:
            LEFT JOIN parcelas p ON p.parcela_id = d.parcela_id AND p.run_id = d.run_id
            WHERE d.run_id = ? AND d.decision = 'auto'
            ORDER BY l.posted_on, l.line_key""", [run_id])
-    return explain_rows(store, rows, language)
+    # Only the rows the page shows are explained: no export carries settled lines.
+    explain_rows(store, rows[:shown], language)
+    return rows
 
 
 def _review(store: Store, run_id: str, language: str) -> list[Row]:

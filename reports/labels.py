@@ -42,6 +42,8 @@ LABELS: dict[str, dict[str, str]] = {
         "difference": "Diferença", "detail": "Detalhe",
         "write_errors_title": "Erros ao gravar no Conta Azul", "state": "Situação",
         "settled_title": "Baixados automaticamente", "no_settled": "Nenhuma baixa nesta execução.",
+        "more_in_csv": "… e mais {n}: a lista completa está em exceptions.csv, ao lado deste relatório.",
+        "more_settled": "… e mais {n}: `recon history --run {run}` lista todas.",
         "annotated": "baixada e anotada", "confirmed": "baixada", "simulated": "simulada",
         "not_sent": "não enviada", "files_title": "Arquivos lidos", "format": "Formato",
         "read": "Lidos", "new": "Novos", "already": "Já importados",
@@ -84,6 +86,8 @@ LABELS: dict[str, dict[str, str]] = {
         "difference": "Difference", "detail": "Detail",
         "write_errors_title": "Errors writing to Conta Azul", "state": "State",
         "settled_title": "Settled automatically", "no_settled": "No baixa in this run.",
+        "more_in_csv": "… and {n} more: exceptions.csv, beside this report, lists every one.",
+        "more_settled": "… and {n} more: `recon history --run {run}` lists every one.",
         "annotated": "settled and noted", "confirmed": "settled", "simulated": "simulated",
         "not_sent": "not sent", "files_title": "Files read", "format": "Format",
         "read": "Read", "new": "New", "already": "Already imported",
@@ -107,6 +111,16 @@ def money(language: str) -> Formatter:
         return format_brl(cents).replace(".", "\x00").replace(",", ".").replace("\x00", ",")
 
     return english
+
+
+def thousands(language: str) -> Formatter:
+    """12.345 in Portuguese, 12,345 in English."""
+    separator = "." if language == "pt" else ","
+
+    def formatted(value: int) -> str:
+        return f"{value:,}".replace(",", separator)
+
+    return formatted
 
 
 def day(language: str) -> Formatter:

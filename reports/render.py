@@ -7,7 +7,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from reports.charts import amount_bars, auto_rate_chart
-from reports.labels import LABELS, day, money, short_day
+from reports.context import MAX_ROWS
+from reports.labels import LABELS, day, money, short_day, thousands
 
 
 def format_score(value: float | None) -> str:
@@ -25,6 +26,7 @@ def environment(language: str = "pt") -> Environment:
     env.filters["brl"] = money(language)
     env.filters["ddmmyyyy"] = day(language)
     env.filters["score"] = format_score
+    env.filters["thousands"] = thousands(language)
     return env
 
 
@@ -38,4 +40,4 @@ def render_html(context: dict[str, Any]) -> str:
                                    labels["unexplained_by_account"]),
     }
     return environment(language).get_template("report.html.j2").render(
-        **context, t=labels, charts=charts)
+        **{"max_rows": MAX_ROWS, **context}, t=labels, charts=charts)

@@ -64,3 +64,29 @@ def test_recon_review_shows_a_batch_proposal_with_each_parcela(tmp_path: Path, c
     shown = capsys.readouterr().out
     assert shown.count("proposed: parcela") == len(items[0]["proposal"]) >= 2
     assert "why: " in shown
+
+
+def test_a_large_run_shows_the_first_rows_of_each_section_and_says_where_the_rest_are(
+        tmp_path: Path) -> None:
+    with Store(prepare(1_500, False, 3, tmp_path / "run.duckdb")) as store:
+        matched_store(store)
+        counts = {d["decision"]: d["n"] for d in store.query(
+            "SELECT decision, count(*) AS n FROM decisions GROUP BY ALL")}
+        _html, exceptions = write_reports(store, RUN_ID, tmp_path / "report", "en", max_rows=40)
+    html = (exceptions.parent / "report.html").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines()))
+    unmatched = sum(r["kind"] == "unmatched_line" for r in rows)
+    assert unmatched == counts["unmatched"] > 40  # the CSV keeps every exception
+    assert f"and {unmatched - 40:,} more: exceptions.csv" in html
+    assert f"and {counts['auto'] - 40:,} more: `recon history --run {RUN_ID}`" in html
+    # The section's heading still counts them all; its table holds max_rows lines.
+    section = html.split('id="unmatched-lines"')[1].split("<h2")[0]
+    assert f"({unmatched})" in section and section.count("<tr>") == 40 + 1
+
+
+def test_report_max_rows_below_one_is_refused(tmp_path: Path) -> None:
+    from recon.config import load_config
+    from recon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="report.max_rows"):
+        load_config(None, {"RECON_REPORT_MAX_ROWS": "0"})
