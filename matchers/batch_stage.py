@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.batches import BatchSettings, KnownFees, find_batches
-from matchers.decide import Outcome, decision_frame, is_in
+from matchers.decide import Outcome, decision_frame, is_in, rows_of_lines
 
 
 def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -18,8 +18,7 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
                     ) -> Outcome:
     # Positions, not string membership tests over every line of the run.
     unmatched = outcome.decisions["decision"].to_numpy() == "unmatched"
-    by_key = pd.Index(outcome.decisions["line_key"])
-    residue = lines[unmatched[by_key.get_indexer(lines["line_key"])] & (lines["dir"] == 0)]
+    residue = lines[unmatched[rows_of_lines(outcome.decisions, lines)] & (lines["dir"] == 0)]
     taken = is_in(parcelas["parcela_id"], outcome.allocations["parcela_id"])
     pool = parcelas[(parcelas["dir"] == 0).to_numpy() & ~taken]
     if residue.empty or pool.empty:

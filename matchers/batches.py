@@ -637,7 +637,10 @@ def _learn_rounding(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context)
         best = 1 + int(np.argmax(lines_fitted[1:, i]))
         agree = lines_fitted[best, i] >= ROUNDING_AGREEMENT * lines_fitted[0, i]
         rule[key] = best if agree and lines_fitted[0, i] >= ctx.settings.min_votes else 0
-    fees = [replace(f, rounding=rule[id(f)]) if id(f) in rule else f for f in options.fee]
+    # One new fee per learned fee, shared by its lines as the old one was (a copy per
+    # line took 0.3 s at 1M).
+    ruled = {key: replace(kinds[key], rounding=r) for key, r in rule.items()}
+    fees = [ruled.get(id(f), f) for f in options.fee]
     return replace(options, fee=fees, rounding=np.array([f.rounding for f in fees], np.int64))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.arithmetic import LateTerms, explain
-from matchers.assign import assign, line_weight_order, runner_up
+from matchers.assign import assign, lexsorted, line_weight_order, runner_up
 from matchers.batch_stage import batch_decisions
 from matchers.batches import BatchSettings
 from matchers.candidates import (
@@ -44,7 +44,6 @@ from matchers.scoring import (
     U_OVERRIDDEN,
     Vocab,
     em_m,
-    group_codes,
     rescore,
     sample_u_levels,
     score,
@@ -503,13 +502,32 @@ def other_period(pairs: pd.DataFrame) -> np.ndarray:
     flagged = np.zeros(len(pairs), bool)
     strong_name = pairs["name_level"].to_numpy() <= 1
     contact = pairs["contact"].to_numpy()
-    for keys, known in (((pairs["lid"], contact, pairs["open"]), contact >= 0),
-                        ((pairs["pid"], pairs["amt"], strong_name), strong_name)):
-        group = group_codes(*(np.asarray(k) for k in keys))
-        nearest = np.full(group.max() + 1 if len(group) else 0, np.iinfo(np.int64).max)
-        np.minimum.at(nearest, group, distance)
-        flagged |= known & (distance >= nearest[group] + SERIES_GAP_DAYS)
+    for keys, known in (((pairs["open"], contact, pairs["lid"]), contact >= 0),
+                        ((pairs["amt"], pairs["pid"]), strong_name)):
+        # Only known pairs are flagged, and their groups hold no other pair (the contact
+        # or the strong name is part of the key): the groups of the known pairs alone.
+        rows = np.flatnonzero(known)
+        nearest = group_min(distance[rows], *(np.asarray(k)[rows] for k in keys))
+        flagged[rows] |= distance[rows] >= nearest + SERIES_GAP_DAYS
     return flagged
+
+
+def group_min(values: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Per row, the least value among the rows equal in every key (integer keys, the last
+    one primary): runs of a sort by the keys, reduced. Hashing the keys into group codes
+    and np.minimum.at took 5 s for 4M pairs."""
+    if len(values) == 0:
+        return values
+    order = lexsorted(*keys)
+    changes = np.zeros(len(order), bool)
+    for key in keys:
+        ordered = key[order]
+        changes[1:] |= ordered[1:] != ordered[:-1]
+    run = np.cumsum(changes)
+    least = np.minimum.reduceat(values[order], np.flatnonzero(np.r_[True, changes[1:]]))
+    out = np.empty_like(least, shape=len(values))
+    out[order] = least[run]
+    return out
 
 
 # -- 5. storing ---------------------------------------------------------------------------
