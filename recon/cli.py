@@ -35,6 +35,7 @@ from recon.progress import Progress, Silent, TerminalBar
 from recon.report_cli import (
     add_delivery_arguments,
     add_report_commands,
+    deliver_failure,
     deliver_run,
     prepare_delivery,
 )
@@ -152,9 +153,23 @@ def _run_command(args: argparse.Namespace) -> int:
         window = RunWindow(args.start or args.end, args.end or args.start)
     else:  # the nightly case: every day since the last successful run, up to yesterday
         window = catch_up_window(config, yesterday_sao_paulo())
-    result = run(config, window, dry_run=args.dry_run, progress=progress_for(args))
+    try:
+        result = run(config, window, dry_run=args.dry_run, progress=progress_for(args))
+    except LockHeld:
+        raise  # another recon is at work on this company: nothing failed
+    except Exception as exc:
+        deliver_failure(delivery, window.start, window.end, describe_failure(exc))
+        raise
     print_summary(result)
     return deliver_run(delivery, result)  # a failed send: exit 1, the run stays recorded
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What a failure alert says: our errors are written for the reader (file, field, what
+    to do) and carry no secret; anything else is a bug, named by its type."""
+    if isinstance(exc, ReconError):
+        return str(exc)
+    return f"unexpected error ({type(exc).__name__}: {exc}); please report it with the log"
 
 
 def _demo_command(args: argparse.Namespace) -> int:

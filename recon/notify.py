@@ -189,17 +189,59 @@ def build_message(context: Mapping[str, Any], html: str, text: str, csv_bytes: b
 
     The plain text comes first because clients show the last alternative they can render.
     """
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(idstring=str(context["run"]["run_id"]))
-    message.set_content(text, subtype="plain", charset="utf-8")
+    message = _plain_message(subject, text, sender, recipients, str(context["run"]["run_id"]))
     message.add_alternative(html, subtype="html", charset="utf-8")
     message.add_attachment(csv_bytes, maintype="text", subtype="csv", filename="exceptions.csv",
                            params={"charset": "utf-8"})
     return message
+
+
+# A failed nightly run: (subject word, first sentence, what to do).
+_FAILURE_WORDS = {
+    "pt": ("FALHOU", "A execução do recon falhou; nenhum relatório foi gerado desta vez.",
+           ("O que fazer: veja o log ({log}), corrija a causa e rode `recon run` de novo. Uma nova "
+            "execução retoma de onde esta parou e nunca baixa uma parcela duas vezes.")),
+    "en": ("FAILED", "The recon run failed; no report was written this time.",
+           ("What to do: read the log ({log}), fix the cause and run `recon run` again. A new run "
+            "takes over where this one stopped and never settles a parcela twice.")),
+}
+FAILURE_TEXT_LIMIT = 600  # characters of the error shown; the log has all of it
+
+
+def failure_subject(window_from: date, window_to: date, language: str = "pt") -> str:
+    """`recon: FALHOU — 02/11/2026 a 06/11/2026`: a nightly failure is never silent (a
+    clean night sends nothing unless email.always, so silence would look like success)."""
+    when, to = day(language), _SUBJECT_WORDS[language][3]
+    period = when(window_from) if window_from == window_to else (
+        f"{when(window_from)} {to} {when(window_to)}")
+    return f"recon: {_FAILURE_WORDS[language][0]} — {period}"
+
+
+def failure_text(error: str, log_path: Path | str, language: str = "pt") -> str:
+    _, said, what_to_do = _FAILURE_WORDS[language]
+    shown = error if len(error) <= FAILURE_TEXT_LIMIT else error[:FAILURE_TEXT_LIMIT] + " …"
+    return f"{said}\n\n{shown}\n\n{what_to_do.format(log=log_path)}\n"
+
+
+def failure_message(subject_line: str, text: str, sender: str,
+                    recipients: tuple[str, ...] | list[str]) -> EmailMessage:
+    return _plain_message(subject_line, text, sender, recipients, "recon-failed")
+
+
+def _plain_message(subject_line: str, text: str, sender: str,
+                   recipients: tuple[str, ...] | list[str], idstring: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject_line
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(idstring=idstring)
+    message.set_content(text, subtype="plain", charset="utf-8")
+    return message
+
+
+def failure_payload(subject_line: str, text: str) -> dict[str, Any]:
+    return {"text": f"*{_slack_escape(subject_line)}*\n{_slack_escape(text.strip())}"}
 
 
 def webhook_payload(context: Mapping[str, Any], link: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,35 @@ def _post(delivery: Delivery, url: str, context: dict[str, Any], html_path: Path
         return False
     print("posted to the chat webhook")
     return True
+
+
+def deliver_failure(delivery: Delivery, window_from: date, window_to: date,
+                    error: str) -> None:
+    """A run that failed tells the same channels it would have reported to: a clean night
+    sends nothing (unless email.always), so a silent failure would read as a clean night.
+    A failure to send this is printed; the run's own error stays what the command exits with."""
+    if not delivery.wanted:
+        return
+    config = delivery.config
+    language = config.get("report.language")
+    log_path = config.path("log.file") if config.get("log.file") else "recon.log"
+    subject_line = notify.failure_subject(window_from, window_to, language)
+    text = notify.failure_text(error, log_path, language)
+    if delivery.email is not None:
+        settings = delivery.email
+        try:
+            notify.send_email(notify.failure_message(subject_line, text, settings.sender,
+                                                     settings.recipients), settings)
+            print(f"emailed the failure to {', '.join(settings.recipients)}", file=sys.stderr)
+        except NotifyError as exc:
+            print(f"recon: the failure could not be emailed either: {exc}", file=sys.stderr)
+    if delivery.webhook_url is not None:
+        try:
+            notify.post_webhook(delivery.webhook_url, notify.failure_payload(subject_line, text),
+                                timeout=config.get("notify.timeout_seconds"))
+            print("posted the failure to the chat webhook", file=sys.stderr)
+        except NotifyError as exc:
+            print(f"recon: the failure could not be posted either: {exc}", file=sys.stderr)
 
 
 def _not_sent(report_path: Path, what: str, exc: Exception) -> None:

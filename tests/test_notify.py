@@ -485,3 +485,64 @@ def test_the_subject_and_the_chat_post_speak_the_report_language():
                "run": {"window_from": date(2026, 11, 2), "window_to": date(2026, 11, 6)}}
     payload = notify.webhook_payload(context, "/srv/reports/r1/report.html")
     assert "To review 2" in payload["text"] and "Report: /srv/reports/r1/report.html" in payload["text"]
+
+
+# -- (f) a failed run is not silent -----------------------------------------------------------
+
+LOST_TOKEN = "rt-lost-after-a-rotation"
+
+
+def lose_the_refresh_token(folder: Path) -> None:
+    """The nightly run's most likely failure: Conta Azul no longer knows our refresh token."""
+    from recon.contaazul.tokens import TokenFile, Tokens
+
+    TokenFile(folder / "tokens.json").write(Tokens(refresh_token=LOST_TOKEN))
+
+
+def test_a_failed_run_emails_and_posts_what_failed_and_what_to_do(demo, monkeypatch, capsys):
+    folder, _ = demo
+    lose_the_refresh_token(folder)
+    with smtp_server() as (mailbox, port), webhook_receiver() as (posts, url):
+        use_smtp(monkeypatch, port)
+        monkeypatch.setenv(notify.WEBHOOK_ENV, url)
+        code = main(["run", "--config", str(folder / "recon.toml"), "--from",
+                     WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat(), "--email",
+                     "--notify"])
+    out, err = capsys.readouterr()
+    assert code == 1 and stored_run(folder)["status"] == "failed"
+    [(recipients, message)] = mailbox.messages
+    assert recipients == RECIPIENTS
+    assert message["Subject"] == (f"recon: FALHOU — {WINDOW.start:%d/%m/%Y} a "
+                                  f"{WINDOW.end:%d/%m/%Y}")
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "recon auth login" in body  # the error's own advice reaches the reader
+    assert "rode `recon run` de novo" in body and "recon.log" in body
+    [(_, payload)] = posts
+    assert payload["text"].startswith("*recon: FALHOU") and "recon auth login" in payload["text"]
+    assert "emailed the failure" in err and "posted the failure" in err
+    for secret in (LOST_TOKEN, PASSWORD, WEBHOOK_TOKEN):
+        assert secret not in body + payload["text"] + out + err
+
+
+def test_a_failed_run_whose_alert_cannot_be_sent_still_exits_with_its_own_failure(
+        demo, monkeypatch, capsys):
+    folder, _ = demo
+    lose_the_refresh_token(folder)
+    use_smtp(monkeypatch, free_port())  # nobody listens there
+    code = main(["run", "--config", str(folder / "recon.toml"), "--from",
+                 WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat(), "--email"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "the failure could not be emailed either" in err
+    assert "run failed" in err and "recon auth login" in err
+
+
+def test_a_run_stopped_by_another_running_recon_sends_no_alert(demo, monkeypatch, capsys):
+    from recon.lock import company_lock
+
+    folder, _ = demo
+    with smtp_server() as (mailbox, port), company_lock(folder / "recon.duckdb", "recon run"):
+        use_smtp(monkeypatch, port)
+        code = main(["run", "--config", str(folder / "recon.toml"), "--from",
+                     WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat(), "--email"])
+    assert code == 4 and mailbox.messages == []
