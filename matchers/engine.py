@@ -39,13 +39,11 @@ from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import block_token, clean_name, document_keys, line_features
 from matchers.scoring import (
-    EM_ROUNDS,
     MIN_UNIVERSE,
     U_OVERRIDDEN,
     Vocab,
-    em_m,
+    em,
     group_codes,
-    rescore,
     sample_u_levels,
     score,
     tf_columns,
@@ -320,9 +318,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
     del first, second, scored  # stacked copied them: holding on to both doubled the peak
-    for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
-        model = em_m(pairs, model)
-        pairs = rescore(pairs, model)
+    pairs = em(pairs, model)  # the run's own data sharpens m (u comes from random pairs)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
     lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
