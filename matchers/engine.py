@@ -450,7 +450,15 @@ def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document:
         "tf_name": line["tf_name"][lid], "same_document": same_document,
         "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
-        "known_alias": (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)})
+        "known_alias": _known_alias(sides, cp, contact)})
+
+
+def _known_alias(sides: Sides, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """Pairs whose memo counterpart was confirmed before for the parcela's contact. Most
+    runs know few aliases or none: then no pair needs its code looked up."""
+    if len(sides.aliases) == 0:
+        return np.zeros(len(cp), bool)
+    return (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)
 
 
 def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
