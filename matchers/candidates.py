@@ -91,37 +91,66 @@ def _bucket(column: str) -> str:
 
 def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     """Lines in `residue` (a table of lids) against parcelas within band_pct of their amount,
-    where something could explain the difference or vouch for the payer: the same name
-    token, an amount the late/discount arithmetic might give, or a shared key (its own
-    join: carrying key lists through every probe cost more than the rest). A different
+    where something could explain the difference or vouch for the payer: an amount the
+    late/discount arithmetic might give, the same name token, or a shared key. A different
     payer at a nearby amount could never be proposed, and such pairs were 97 % of the band
-    (168 per residue line in a dense ledger). The engine checks the evidence exactly."""
+    (168 per residue line in a dense ledger). The engine checks the evidence exactly.
+
+    Each reason is its own equi-join, reaching only where it can hold: charges only on a
+    parcela due before the line and below its amount (buckets at or below the line's, bins
+    of the late days), a discount only on one due on or after the line's day and above its
+    amount; one join over the whole band and window, filtered after, emitted twice the
+    rows. A pair found by two reasons comes twice (the engine drops repeats)."""
     reach = int(b.band_pct / (BAND_BUCKET * 100)) + 1
+    late_bins = (f"unnest(range((day - {int(b.late_days)}) // {BIN_DAYS}, "
+                 f"(day - 1) // {BIN_DAYS} + 1)) AS bin")
+    early_bins = (f"unnest(range(day // {BIN_DAYS}, (day + {int(b.early_days)}) // {BIN_DAYS} + 1))"
+                  " AS bin")
     return f"""
         WITH parc AS (SELECT pid, dir, open, due, btok, {_bucket('open')} AS bucket,
                              due // {BIN_DAYS} AS bin FROM m_parc),
              residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
-             buckets AS (
-                 SELECT lid, dir, amt, day, btok,
-                        unnest(range({_bucket('amt')} - {reach}, {_bucket('amt')} + {reach + 1}))
-                            AS bucket
-                 FROM residue),
+             below AS (SELECT lid, dir, amt, day,
+                              unnest(range({_bucket('amt')} - {reach}, {_bucket('amt')} + 1))
+                                  AS bucket
+                       FROM residue),
+             above AS (SELECT lid, dir, amt, day,
+                              unnest(range({_bucket('amt')}, {_bucket('amt')} + {reach + 1}))
+                                  AS bucket
+                       FROM residue),
              -- a second unnest in the same SELECT would zip with the first, not multiply
-             probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM buckets),
-             band AS (
-                 SELECT l.lid, p.pid, l.btok <> '' AND l.btok = p.btok AS same_token,
-                        l.day - p.due AS lag, (l.amt - p.open) * 10000.0 / p.open AS bp,
+             late_probes AS (SELECT *, {late_bins} FROM below),
+             early_probes AS (SELECT *, {early_bins} FROM above),
+             late AS (
+                 SELECT l.lid, p.pid, l.day - p.due AS lag,
+                        (l.amt - p.open) * 10000.0 / p.open AS bp,
                         {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
-                 FROM probes l JOIN parc p
+                 FROM late_probes l JOIN parc p
                    ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
-                 WHERE {_lag_filter(b)} AND l.amt <> p.open
+                 WHERE {_lag_filter(b)} AND l.amt > p.open
                    AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}),
+             early AS (
+                 SELECT l.lid, p.pid, l.day - p.due AS lag,
+                        (l.amt - p.open) * 10000.0 / p.open AS bp,
+                        {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
+                 FROM early_probes l JOIN parc p
+                   ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
+                 WHERE {_lag_filter(b)} AND l.amt < p.open
+                   AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}),
+             named_probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
+                              FROM residue WHERE btok <> ''),
              line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
              key_probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM line_keys),
              parc_keys AS (SELECT pid, dir, open, due, due // {BIN_DAYS} AS bin,
                                   unnest(keys) AS k FROM m_parc)
-        SELECT lid, pid, 'band' AS pass FROM band
-        WHERE same_token OR {_explainable(terms)}
+        SELECT lid, pid, 'band' AS pass FROM late WHERE {_explainable(terms)}
+        UNION ALL
+        SELECT lid, pid, 'band' AS pass FROM early WHERE {_explainable(terms)}
+        UNION ALL
+        SELECT l.lid, p.pid, 'band' AS pass
+        FROM named_probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin
+        WHERE {_lag_filter(b)} AND l.amt <> p.open
+          AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}
         UNION ALL
         SELECT DISTINCT l.lid, p.pid, 'band' AS pass
         FROM key_probes l JOIN parc_keys p ON p.dir = l.dir AND p.k = l.k AND p.bin = l.bin

@@ -39,12 +39,10 @@ from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import block_token, clean_name, document_keys, line_features
 from matchers.scoring import (
-    EM_ROUNDS,
     MIN_UNIVERSE,
     U_OVERRIDDEN,
     Vocab,
-    em_m,
-    rescore,
+    em,
     sample_u_levels,
     score,
     tf_columns,
@@ -319,9 +317,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
     del first, second, scored  # stacked copied them: holding on to both doubled the peak
-    for _ in range(EM_ROUNDS):  # the run's own data sharpens m (u comes from random pairs)
-        model = em_m(pairs, model)
-        pairs = rescore(pairs, model)
+    pairs = em(pairs, model)  # the run's own data sharpens m (u comes from random pairs)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
     lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
@@ -453,7 +449,15 @@ def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document:
         "tf_name": line["tf_name"][lid], "same_document": same_document,
         "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
-        "known_alias": (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)})
+        "known_alias": _known_alias(sides, cp, contact)})
+
+
+def _known_alias(sides: Sides, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """Pairs whose memo counterpart was confirmed before for the parcela's contact. Most
+    runs know few aliases or none: then no pair needs its code looked up."""
+    if len(sides.aliases) == 0:
+        return np.zeros(len(cp), bool)
+    return (contact >= 0) & np.isin(sides.alias_code(cp, contact), sides.aliases)
 
 
 def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:

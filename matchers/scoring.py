@@ -73,18 +73,16 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
     if not known.any():
         return out
     width = max(len(vocab.names), 1)
-    # Distinct pairs by hashing (pd.factorize), not sorting: which order they are scored in
-    # does not change a score, and the sort of millions of codes cost a second at 1M.
-    inverse, unique = pd.factorize(cp[known].astype(np.int64) * width + nm[known])
-    a = vocab.counterparts[unique // width]
-    b = vocab.names[unique % width]
+    unique, inverse = distinct_codes(cp[known].astype(np.int64) * width + nm[known])
+    ca, nb = unique // width, unique % width
+    a, b = vocab.counterparts[ca], vocab.names[nb]
     scores = np.asarray(process.cpdist(a.tolist(), b.tolist(), scorer=fuzz.WRatio,
                                        workers=-1), float)
-    la, lb = cp_len[unique // width], nm_len[unique % width]
+    la, lb = cp_len[ca], nm_len[nb]
     short_len = np.minimum(la, lb)
     # The cut comparison can only raise a score: skip pairs already at the top level, and
     # pairs whose names start differently (a bank's cut keeps the start of the name).
-    same_start = vocab.starts()[0][unique // width] == vocab.starts()[1][unique % width]
+    same_start = vocab.starts()[0][ca] == vocab.starts()[1][nb]
     cut = np.flatnonzero((short_len >= MIN_PREFIX) & (la != lb) & (scores < TOP_NAME_SCORE)
                          & same_start)
     if len(cut):
@@ -96,6 +94,24 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
         scores[cut] = np.maximum(scores[cut], np.asarray(prefix, float))
     out[known] = scores[inverse] / 100.0
     return out
+
+
+def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of non-negative codes, and each code's index among them.
+    pd.factorize hashes: with millions of distinct codes its table misses the cache on
+    every probe (2 s for 7M codes at 1M). Sorting each code with its position packed into
+    the low bits is one native sort of integers (0.2 s), and gives both."""
+    n = len(codes)
+    shift = max(n - 1, 1).bit_length()
+    if n == 0 or int(codes.max()).bit_length() + shift > 63:
+        inverse, unique = pd.factorize(codes, sort=True)
+        return np.asarray(unique, np.int64), inverse
+    packed = np.sort((codes << shift) | np.arange(n, dtype=np.int64))
+    ordered = packed >> shift
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    inverse = np.empty(n, np.int64)
+    inverse[packed & ((1 << shift) - 1)] = np.cumsum(first) - 1
+    return ordered[first], inverse
 
 
 def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
@@ -162,15 +178,6 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
     return Scored(frame, explained)
 
 
-def rescore(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
-    """Bits, weight and probability again from the stored levels, under another model."""
-    lv = {s: frame[f"{s}_level"].to_numpy() for s in ("amount", "date", "name", "key")}
-    bits = weights(lv, {s: frame[f"u_{s}"].to_numpy() for s in U_OVERRIDDEN}, model)
-    total = model.prior_bits + sum(bits.values())
-    return with_columns(frame, {**{f"{signal}_bits": bits[signal] for signal in bits},
-                                "weight": total, "probability": probability(total)})
-
-
 def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """frame with these columns set or added, over the same arrays. Setting a frame's column
     copies the array (pandas' copy-on-write) and assign() copies the frame: 0.2 s for the
@@ -180,14 +187,36 @@ def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.D
     return pd.DataFrame(out, index=frame.index, copy=False)
 
 
-def em_m(frame: pd.DataFrame, model: Model) -> Model:
-    """Expectation-maximisation of m over the run's candidate pairs (u stays fixed): each
-    pair counts towards its levels as much as it is likely a match. The priors stay in as
-    pseudo-counts, so a small run cannot talk the model into anything."""
+SIGNAL_NAMES = ("amount", "date", "name", "key")
+
+
+def em(frame: pd.DataFrame, model: Model, rounds: int = EM_ROUNDS) -> pd.DataFrame:
+    """`rounds` of expectation-maximisation of m over the run's candidate pairs (the run's
+    own data sharpens m; u, from random pairs, stays), then the pairs' bits, weight and
+    probability under the last m. Levels and u do not change between rounds, so the
+    (level, u) combinations are found once and each round's bits are computed per
+    combination; a round in between needs only the probabilities."""
+    if rounds == 0 or frame.empty:
+        return frame
+    lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
+    codes = bit_codes(lv, {s: frame[f"u_{s}"].to_numpy() for s in U_OVERRIDDEN}, model)
     p = frame["probability"].to_numpy()
+    for _ in range(rounds):
+        model = em_m(lv, p, model)
+        bits = coded_weights(codes, model)
+        total = model.prior_bits + sum(bits.values())
+        p = probability(total)
+    return with_columns(frame, {**{f"{signal}_bits": bits[signal] for signal in bits},
+                                "weight": total, "probability": p})
+
+
+def em_m(lv: Mapping[str, np.ndarray], p: np.ndarray, model: Model) -> Model:
+    """m re-estimated from the pairs: each pair counts towards its levels as much as it is
+    likely a match (p). The priors stay in as pseudo-counts, so a small run cannot talk the
+    model into anything."""
     m = {}
     for signal, prior in model.m.items():
-        level, weight = frame[f"{signal}_level"].to_numpy(), p
+        level, weight = lv[signal], p
         valid = level >= 0
         if not valid.all():  # levels are rarely missing: copy only when some are
             level, weight = level[valid], p[valid]
@@ -241,14 +270,61 @@ def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
 def weights(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
             ) -> dict[str, np.ndarray]:
     """log2(m/u) per signal, with the per-pair u of u_overrides."""
-    # The late/discount arithmetic already used the date: a late payment is late and a
-    # discounted one early by construction, so that lateness is no evidence against it.
-    date_bits = model.bits("date", lv["date"])
-    date_bits = np.where(_explained(lv["amount"]), np.maximum(date_bits, 0.0), date_bits)
-    return {"amount": model.bits("amount", lv["amount"], u["amount"]),
-            "date": date_bits,
-            "name": model.bits("name", lv["name"], u["name"]),
-            "key": model.bits("key", lv["key"], u["key"])}
+    return coded_weights(bit_codes(lv, u, model), model)
+
+
+@dataclass(frozen=True)
+class BitCodes:
+    """Per signal, the distinct (level, u) combinations the pairs take, and each pair's
+    index into them. A pair's bits are its combination's: log2 is computed per combination
+    (thousands) and gathered, not per pair (millions, each round of EM)."""
+
+    index: Mapping[str, np.ndarray]  # per pair
+    level: Mapping[str, np.ndarray]  # per combination
+    u: Mapping[str, np.ndarray]  # per combination
+    explained: np.ndarray  # per date combination: the pair's amount is explained
+
+
+def bit_codes(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
+              ) -> BitCodes:
+    index, level, u_of = {}, {}, {}
+    for signal in U_OVERRIDDEN:
+        index[signal], level[signal], u_of[signal] = _combinations(
+            lv[signal], u[signal], np.asarray(model.u[signal]))
+    # Date bits take no per-pair u; they depend on whether the amount is explained.
+    n_date = len(model.u["date"])
+    index["date"] = _explained(lv["amount"]) * n_date + lv["date"].astype(np.int64)
+    level["date"] = np.tile(np.arange(n_date), 2)
+    u_of["date"] = np.asarray(model.u["date"])[level["date"]]
+    return BitCodes(index, level, u_of, np.repeat([False, True], n_date))
+
+
+def _combinations(level: np.ndarray, u: np.ndarray, level_u: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's index into (level, u) combinations, and the combinations' levels and u:
+    every level with every distinct u (a few thousand term frequencies). One hash of the
+    u values and one multiply-add per pair: each further pass over millions of pairs cost
+    as much as the log2 it saves."""
+    n = len(level_u)
+    if len(level) and level.min() < 0:  # level -1 indexes the last, as numpy's m[-1] did
+        level = np.where(level < 0, level + n, level)
+    codes, values = pd.factorize(u, use_na_sentinel=False)
+    return (codes * n + level, np.tile(np.arange(n), len(values)),
+            np.repeat(np.asarray(values, float), n))
+
+
+def coded_weights(codes: BitCodes, model: Model) -> dict[str, np.ndarray]:
+    """log2(m/u) per signal and pair, computed per combination of BitCodes."""
+    out = {}
+    for signal in SIGNAL_NAMES:
+        table = model.bits(signal, codes.level[signal], codes.u[signal])
+        if signal == "date":
+            # The late/discount arithmetic already used the date: a late payment is late and
+            # a discounted one early by construction, so that lateness is no evidence
+            # against it.
+            table = np.where(codes.explained, np.maximum(table, 0.0), table)
+        out[signal] = table[codes.index[signal]]
+    return out
 
 
 def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,
