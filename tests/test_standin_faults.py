@@ -171,6 +171,16 @@ def test_storm_answers_429_to_everything_inside_its_window() -> None:
     assert token.status_code == 200
 
 
+def test_a_storm_from_the_first_request_waits_for_the_client_however_late_it_comes() -> None:
+    with serving(rate_limit_storm=(0.0, 0.3), storm_from_first_request=True) as (server, api):
+        time.sleep(0.5)  # longer than the storm: timed from the server's start, it would be over
+        first = api.get(CONTAS)
+        time.sleep(0.4)
+        after = api.get(CONTAS)
+    assert first.status_code == 429 and after.status_code == 200
+    assert server.stats.statuses[429] == 1
+
+
 @pytest.mark.parametrize("bad", [
     {"read_error_rate": 1.5}, {"ambiguous_write_rate": -0.1}, {"latency_seconds": -1},
     {"rate_limit_per_second": 0}, {"rate_limit_storm": (-1.0, 2.0)},

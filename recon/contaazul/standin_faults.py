@@ -45,6 +45,9 @@ class Faults:
     rate_limit_per_second: float | None = None  # /v1 routes, sliding 1 s window; past it: 429
     rate_limit_per_minute: float | None = None  # /v1 routes, sliding 60 s window; past it: 429
     rate_limit_storm: tuple[float, float] | None = None  # (start offset s, duration s): all 429
+    # Time the storm from the first /v1 request instead of the server's start: a client that
+    # spends a while before calling (a slow or loaded machine) still meets it.
+    storm_from_first_request: bool = False
     fail_next: Mapping[str, int] = field(default_factory=dict)  # route name -> next N get 500
     read_error_rate: float = 0.0  # fraction of GET /v1 answered 500/502/503/504, state untouched
     ambiguous_write_rate: float = 0.0  # fraction of POST baixa stored, then answered 504 empty
@@ -125,6 +128,7 @@ class FaultInjector:
             (faults.rate_limit_per_second, 1.0), (faults.rate_limit_per_minute, 60.0),
         ) if limit is not None]
         self._started = time.monotonic()
+        self._seen_request = False
 
     def server_started(self) -> None:
         """The storm is timed from here."""
@@ -159,6 +163,9 @@ class FaultInjector:
 
     def _rate_limited(self) -> Reply | None:
         now = time.monotonic()
+        if self.faults.storm_from_first_request and not self._seen_request:
+            self._started = now
+        self._seen_request = True
         storm = self.faults.rate_limit_storm
         if storm is not None and 0 <= now - self._started - storm[0] < storm[1]:
             return _too_many(1)
