@@ -10,6 +10,7 @@ even without balances. Pure functions: rows in, findings out.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def balance_gaps(balances: Iterable[StatedBalance],
         movements[conta][posted_on] += cents
     gaps = []
     for conta, stated in _by_account(balances).items():
-        for earlier, later in zip(stated, stated[1:], strict=False):
+        for earlier, later in itertools.pairwise(stated):
             moved = sum(c for d, c in movements[conta].items() if earlier.on < d <= later.on)
             difference = later.cents - earlier.cents - moved
             if difference:

@@ -31,7 +31,7 @@ def prepare_demo_folder(out: Path, fixtures: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(fixtures, out)
     state = load_state(out / STATE_FILE)
-    client_id, client_secret = next(iter(state["clients"].items()))
+    _client_id, client_secret = next(iter(state["clients"].items()))
     write_private(out / "client_secret", client_secret)
     TokenFile(out / "tokens.json").write(Tokens(refresh_token=state["refresh_tokens"][0]))
     return out / STATE_FILE

@@ -14,7 +14,7 @@ import logging
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -120,7 +120,7 @@ class ContaAzulClient:
         self._retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    async def __aenter__(self) -> ContaAzulClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

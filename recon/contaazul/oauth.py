@@ -15,6 +15,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -59,7 +60,7 @@ class RedirectCatcher:
         self._server = HTTPServer(("127.0.0.1", parts.port or 80), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> RedirectCatcher:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -78,7 +79,7 @@ class RedirectCatcher:
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != catcher._path:
                     self.send_error(404)

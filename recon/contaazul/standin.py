@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 from recon.contaazul import standin_state as rules
@@ -176,7 +177,7 @@ class StandIn:
         thread.join()
         self._server = self._thread = None
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -300,7 +301,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
         # Clients hanging up mid-request are routine here; keep them out of stderr.
-        logger.debug("stand-in: connection error from %s", client_address, exc_info=True)
+        logger.debug("stand-in: connection error from %s", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -344,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("stand-in: " + format, *args)
 
 
