@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, line_weight_order, runner_up
@@ -37,7 +39,7 @@ from matchers.candidates import (
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
-from matchers.normalize import block_token, clean_name, document_keys, line_features
+from matchers.normalize import block_token, clean_names, document_keys, line_features
 from matchers.scoring import (
     EM_ROUNDS,
     MIN_UNIVERSE,
@@ -55,7 +57,6 @@ from recon.store import Store
 
 log = logging.getLogger(__name__)
 U_SAMPLE_PAIRS = 50_000
-EPOCH = np.datetime64("1970-01-01", "D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,45 +129,60 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
 
 def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`m_lines` and `m_parc` in the store, and their frames (without the key lists: those
-    stay in DuckDB, where the key pass and the pair features use them)."""
+    stay in DuckDB, where the key pass and the pair features use them). Rows come out of
+    DuckDB as Arrow, and only what blocking reads goes back in, as Arrow: no string column
+    is converted to Python objects, and none makes a round trip it does not need."""
     params = {"run_id": run_id, "holds": list(LEDGER_HOLDS)}
     backfill_line_features(store, run_id)
-    lines = line_inputs(store.query_frame(
+    line_rows = store.query_arrow(
         """SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents,
-                  l.memo, l.counterpart,
-                  len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0 AS has_document
+                  l.memo, coalesce(l.counterpart, '') AS counterpart,
+                  coalesce(len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0, false)
+                      AS has_document,
+                  coalesce(l.memo_keys, []) AS keys
            FROM run_lines r JOIN statement_lines l USING (line_key)
            WHERE r.run_id = $run_id
              AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
-           ORDER BY l.line_key""", params))
-    parcelas = parcela_inputs(store.query_frame(
+           ORDER BY l.line_key""", params)
+    parcela_rows = store.query_arrow(
         """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
-                  p.contact_name, s.documento
+                  p.contact_name, s.documento,
+                  list_transform(regexp_extract_all(coalesce(p.descricao, ''), '\\d{4,}'),
+                                 lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
+                      AS numbers
            FROM parcelas p
            LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
                       WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
            WHERE p.run_id = $run_id AND p.open_cents > 0
              AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
-           ORDER BY p.parcela_id""", params))
+           ORDER BY p.parcela_id""", params)
+    lines = line_inputs(line_rows)
+    parcelas = parcela_inputs(parcela_rows)
     lines["tf_name"] = name_prefix_tf(lines, parcelas)
-    store.replace_temp("m_lines_in", lines.drop(columns=["memo", "posted_on"]))
-    store.execute(
-        """CREATE OR REPLACE TEMP TABLE m_lines AS
-           SELECT m.*, coalesce(l.memo_keys, []) AS keys,
-                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'doc:%') AS doc_keys,
-                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'num:%') AS num_keys
-           FROM m_lines_in m JOIN statement_lines l USING (line_key)""")
+    store.replace_temp("m_lines", pa.table({
+        **_arrow(lines, M_LINES), "keys": line_rows.column("keys")}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
-    store.replace_temp("m_parc_in", parcelas.drop(columns=["due_on"]))
+    store.replace_temp("m_parc_in", pa.table({
+        **_arrow(parcelas, M_PARC), "numbers": parcela_rows.column("numbers")}))
     store.execute(
         """CREATE OR REPLACE TEMP TABLE m_parc AS
-           SELECT * EXCLUDE (descricao),
-                  list_transform(regexp_extract_all(coalesce(descricao, ''), '\\d{4,}'),
-                                 lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
-                  || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
+           SELECT pid, parcela_id, dir, open, due, btok,
+                  numbers || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
            FROM m_parc_in""")
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
+
+
+# What blocking reads of each side, besides the key lists, with the types it reads them as.
+M_LINES = {"lid": pa.int64(), "line_key": pa.string(), "dir": pa.int8(), "amt": pa.int64(),
+           "day": pa.int64(), "btok": pa.string()}
+M_PARC = {"pid": pa.int64(), "parcela_id": pa.string(), "dir": pa.int8(), "open": pa.int64(),
+          "due": pa.int64(), "btok": pa.string(), "document": pa.string()}
+
+
+def _arrow(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> dict[str, pa.Array]:
+    """Columns of a frame as Arrow (its own buffers, for Arrow-backed strings)."""
+    return {c: pa.array(frame[c], type=t, from_pandas=True) for c, t in types.items()}
 
 
 def backfill_line_features(store: Store, run_id: str) -> None:
@@ -186,46 +202,64 @@ def backfill_line_features(store: Store, run_id: str) -> None:
            FROM m_backfill b WHERE statement_lines.line_key = b.line_key""")
 
 
-def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def line_inputs(rows: pa.Table) -> pd.DataFrame:
     """Dense ids, direction (0 credit / receber, 1 debit / pagar), absolute centavos, day
     numbers, the memo's counterpart (computed at import) and its block token."""
     # Factorized as they come (Arrow strings hash natively), not as a million Python objects.
-    counterpart = frame["counterpart"].fillna("")
+    counterpart = _strings(rows, "counterpart")
     codes, values = pd.factorize(counterpart)
-    tokens = np.array([block_token(v) for v in values], object)
-    amount = frame["amount_cents"].to_numpy(np.int64)
+    tokens = np.array([block_token(v) for v in values.tolist()], object)
+    amount = rows.column("amount_cents").to_numpy()
+    day = _days(rows.column("posted_on"))
     return pd.DataFrame({
-        "lid": np.arange(len(frame), dtype=np.int64), "line_key": frame["line_key"],
-        "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
-        "day": _days(frame["posted_on"]), "conta": frame["conta"],
-        "counterpart": counterpart, "cp": codes, "btok": spread(tokens, codes),
-        "has_document": frame["has_document"].fillna(False).astype(bool),
-        "memo": frame["memo"], "posted_on": frame["posted_on"]})
+        "lid": np.arange(len(amount), dtype=np.int64), "line_key": _strings(rows, "line_key"),
+        "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount), "day": day,
+        "conta": _strings(rows, "conta"), "counterpart": counterpart, "cp": codes,
+        "btok": spread(tokens, codes),
+        "has_document": rows.column("has_document").to_numpy().astype(bool),
+        "memo": _strings(rows, "memo"), "posted_on": _dates(day)})
 
 
-def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def parcela_inputs(rows: pa.Table) -> pd.DataFrame:
     """Dense ids, direction, centavos, days, the contact's cleaned name and block token, its
     CPF/CNPJ as a key when valid, and term frequencies. Names and documents repeat across a
     contact's parcelas: each distinct one is cleaned once."""
-    codes, values = pd.factorize(frame["contact_name"].fillna(""))
-    names = np.array([clean_name(v) for v in values], object)
+    codes, values = pd.factorize(_strings(rows, "contact_name").fillna(""))
+    names = np.array(clean_names(values.tolist()).to_pylist(), object)
     tokens = np.array([block_token(v) for v in names], object)
-    doc_codes, doc_values = pd.factorize(frame["documento"])
-    documents = document_keys(list(doc_values))
-    name = spread(names, codes)
+    doc_codes, doc_values = pd.factorize(_strings(rows, "documento"))
+    documents = document_keys(doc_values.tolist())
+    due = _days(rows.column("due_on"))
     out = pd.DataFrame({
-        "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
-        "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
-        "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
-        "name": name, "btok": spread(tokens, codes),
+        "pid": np.arange(rows.num_rows, dtype=np.int64),
+        "parcela_id": _strings(rows, "parcela_id"),
+        "dir": pc.fill_null(pc.equal(rows.column("kind"), "pagar"), False).to_numpy()
+        .astype(np.int8),
+        "open": rows.column("open_cents").to_numpy().astype(np.int64), "due": due,
+        "name": spread(names, codes), "btok": spread(tokens, codes),
         # Codes of the cleaned names in order of first appearance, as factorizing every
         # parcela's name would give, from the few distinct ones.
-        "nm": pd.factorize(names)[0][codes], "contact_id": frame["contact_id"],
-        "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
+        "nm": pd.factorize(names)[0][codes], "contact_id": _strings(rows, "contact_id"),
+        "contact": pd.factorize(_strings(rows, "contact_id"))[0],  # -1 where no contact
         "document": spread(documents, doc_codes),  # code -1: no document
-        "descricao": frame["descricao"], "due_on": frame["due_on"]})
+        "descricao": _strings(rows, "descricao"), "due_on": _dates(due)})
     out["has_document"] = out["document"].notna().to_numpy()
     return tf_columns(out)
+
+
+def _strings(rows: pa.Table, column: str) -> pd.Series:
+    """A string column as pandas' Arrow-backed strings, on the same buffers."""
+    return pd.Series(pd.array(rows.column(column), dtype="str"), copy=False)
+
+
+def _days(column: pa.ChunkedArray) -> np.ndarray:
+    """Days since 1970-01-01 of a DATE column: Arrow's date32 is that number already."""
+    return column.cast(pa.int32()).to_numpy().astype(np.int64)
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    """Day numbers as the datetime64[us] a DATE column becomes in pandas."""
+    return days.astype("datetime64[D]").astype("datetime64[us]")
 
 
 def spread(values: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -257,10 +291,6 @@ def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
         count = np.where(wanted == "", 0, at_or_after[high] - at_or_after[low])
         out[rows] = count[wanted_codes] / max(int(side.sum()), MIN_UNIVERSE)
     return out
-
-
-def _days(column: pd.Series) -> np.ndarray:
-    return (pd.to_datetime(column).to_numpy().astype("datetime64[D]") - EPOCH).astype(np.int64)
 
 
 # -- 2. model and candidates --------------------------------------------------------------
