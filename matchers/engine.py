@@ -162,13 +162,8 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
     store.replace_temp("m_lines", pa.table({
         **_arrow(lines, M_LINES), "keys": line_rows.column("keys")}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
-    store.replace_temp("m_parc_in", pa.table({
-        **_arrow(parcelas, M_PARC), "numbers": parcela_rows.column("numbers")}))
-    store.execute(
-        """CREATE OR REPLACE TEMP TABLE m_parc AS
-           SELECT pid, parcela_id, dir, open, due, btok,
-                  numbers || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
-           FROM m_parc_in""")
+    store.replace_temp("m_parc", pa.table({**_arrow(parcelas, M_PARC), "keys": with_document(
+        parcela_rows.column("numbers"), _arrow(parcelas, {"document": pa.string()})["document"])}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
 
@@ -177,12 +172,31 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
 M_LINES = {"lid": pa.int64(), "line_key": pa.string(), "dir": pa.int8(), "amt": pa.int64(),
            "day": pa.int64(), "btok": pa.string()}
 M_PARC = {"pid": pa.int64(), "parcela_id": pa.string(), "dir": pa.int8(), "open": pa.int64(),
-          "due": pa.int64(), "btok": pa.string(), "document": pa.string()}
+          "due": pa.int64(), "btok": pa.string()}
 
 
 def _arrow(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> dict[str, pa.Array]:
     """Columns of a frame as Arrow (its own buffers, for Arrow-backed strings)."""
     return {c: pa.array(frame[c], type=t, from_pandas=True) for c, t in types.items()}
+
+
+def with_document(numbers: pa.ChunkedArray, document: pa.Array) -> pa.ListArray:
+    """Each row's list of numbers followed by its document key when it has one (SQL's
+    `numbers || [document]`), built in Arrow: in DuckDB it was one more copy of every
+    parcela's row."""
+    numbers = numbers.combine_chunks()
+    count = pc.list_value_length(numbers).to_numpy(zero_copy_only=False).astype(np.int64)
+    has = document.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.r_[0, np.cumsum(count + has)]
+    flat = numbers.flatten()
+    row = pc.list_parent_indices(numbers).to_numpy()
+    # Where each value goes: a row's numbers from its new start, then its document.
+    source = np.empty(offsets[-1], np.int64)
+    source[offsets[row] + np.arange(len(flat)) - np.r_[0, np.cumsum(count)][row]] = \
+        np.arange(len(flat))
+    source[offsets[:-1][has] + count[has]] = len(flat) + np.arange(int(has.sum()))
+    values = pa.concat_arrays([flat, document.filter(pa.array(has))]).take(pa.array(source))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 def backfill_line_features(store: Store, run_id: str) -> None:
@@ -574,17 +588,18 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
 
 def store_outcome(store: Store, run_id: str, pairs: pd.DataFrame,
                   outcome) -> None:  # type: ignore[no-untyped-def]
-    # Ids become keys inside DuckDB (a join on the staged tables), not as Python strings.
-    store.replace_temp("m_scored", frame_of({
-        "lid": pairs["lid"].to_numpy(), "pid": pairs["pid"].to_numpy(),
-        "amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
-        "lag_days": pairs["lag"].to_numpy(),
-        **{c: pairs[c].to_numpy() for c in CANDIDATE_COLUMNS[4:]}}))
-    columns = ", ".join(CANDIDATE_COLUMNS[2:])
-    store.execute(
-        f"""INSERT INTO candidate_pairs (run_id, line_key, parcela_id, {columns})
-            SELECT $run_id, l.line_key, p.parcela_id, {columns}
-            FROM m_scored JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)""",
-        {"run_id": run_id})
+    # Keys by position: each side's keys once, in id order, taken per pair by Arrow; the
+    # pairs go in as they are, not through a temp table and two joins.
+    line_key = store.query_arrow("SELECT line_key FROM m_lines ORDER BY lid").column(0)
+    parcela_id = store.query_arrow("SELECT parcela_id FROM m_parc ORDER BY pid").column(0)
+    lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
+    values = {"amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
+              "lag_days": pairs["lag"].to_numpy(), **{c: pairs[c].to_numpy()
+                                                      for c in CANDIDATE_COLUMNS[4:]}}
+    store.insert_frame("candidate_pairs", pa.table({
+        "run_id": pa.DictionaryArray.from_arrays(np.zeros(len(pairs), np.int8), [run_id]),
+        "line_key": line_key.take(lid), "parcela_id": parcela_id.take(pid),
+        # from_pandas: NaN goes in as NULL, as DuckDB reads it from a pandas frame
+        **{c: pa.array(v, from_pandas=True) for c, v in values.items()}}))
     store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
     store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))

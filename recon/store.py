@@ -196,12 +196,14 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
 
-    def insert_frame(self, table: str, frame: pd.DataFrame, *, ignore_existing: bool = False) -> int:
-        """Insert a frame by column name; with ignore_existing, rows whose key exists are kept as they were."""
-        if frame.empty:
+    def insert_frame(self, table: str, frame: pd.DataFrame | pa.Table, *,
+                     ignore_existing: bool = False) -> int:
+        """Insert a frame (pandas or Arrow) by column name; with ignore_existing, rows whose
+        key exists are kept as they were."""
+        if len(frame) == 0:
             return 0
         before = self._count(table)
-        columns = ", ".join(frame.columns)
+        columns = ", ".join(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
         verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
         self._con.register("incoming_frame", frame)
         try:
