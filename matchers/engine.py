@@ -39,7 +39,13 @@ from matchers.candidates import (
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
-from matchers.normalize import block_token, clean_names, document_keys, line_features
+from matchers.normalize import (
+    block_token,
+    clean_names,
+    document_keys,
+    line_features,
+    number_keys,
+)
 from matchers.scoring import (
     EM_ROUNDS,
     MIN_UNIVERSE,
@@ -146,10 +152,7 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
            ORDER BY l.line_key""", params)
     parcela_rows = store.query_arrow(
         """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
-                  p.contact_name, s.documento,
-                  list_transform(regexp_extract_all(coalesce(p.descricao, ''), '\\d{4,}'),
-                                 lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
-                      AS numbers
+                  p.contact_name, s.documento
            FROM parcelas p
            LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
                       WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
@@ -163,7 +166,8 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
         **_arrow(lines, M_LINES), "keys": line_rows.column("keys")}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
     store.replace_temp("m_parc", pa.table({**_arrow(parcelas, M_PARC), "keys": with_document(
-        parcela_rows.column("numbers"), _arrow(parcelas, {"document": pa.string()})["document"])}))
+        number_keys(parcela_rows.column("descricao")),
+        _arrow(parcelas, {"document": pa.string()})["document"])}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
 
@@ -180,11 +184,10 @@ def _arrow(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> dict[str, pa.A
     return {c: pa.array(frame[c], type=t, from_pandas=True) for c, t in types.items()}
 
 
-def with_document(numbers: pa.ChunkedArray, document: pa.Array) -> pa.ListArray:
+def with_document(numbers: pa.ListArray, document: pa.Array) -> pa.ListArray:
     """Each row's list of numbers followed by its document key when it has one (SQL's
     `numbers || [document]`), built in Arrow: in DuckDB it was one more copy of every
     parcela's row."""
-    numbers = numbers.combine_chunks()
     count = pc.list_value_length(numbers).to_numpy(zero_copy_only=False).astype(np.int64)
     has = document.is_valid().to_numpy(zero_copy_only=False)
     offsets = np.r_[0, np.cumsum(count + has)]
