@@ -314,10 +314,11 @@ def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
 
 
 def _code_values(column: pd.Series, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """The value of each code of a factorized column (codes 0..k-1, no missing), from the
-    first row carrying it."""
-    first = np.full(codes.max() + 1 if len(codes) else 0, len(codes))
-    np.minimum.at(first, codes, np.arange(len(codes)))
+    """The value of each code of a factorized column (codes 0..k-1, -1 for missing), from
+    the first row carrying it: pd.factorize's uniques without factorizing again."""
+    coded = np.flatnonzero(codes >= 0)
+    first = np.full(codes.max(initial=-1) + 1, len(codes))
+    np.minimum.at(first, codes[coded], coded)
     return column.array.take(first)
 
 
@@ -457,28 +458,36 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     """The arrays of Sides. Block tokens become codes shared by both sides, and the known
     aliases of `m_alias` (strings) codes of counterpart and contact, so pairs compare
     integers."""
-    token = pd.factorize(pd.concat([lines["btok"], parcelas["btok"]], ignore_index=True))[0]
-    has_token = (lines["btok"] != "").to_numpy(bool)
+    # A line's block token follows its counterpart (`cp`), a parcela's its cleaned name
+    # (`nm`): the few distinct ones are coded together, not two million-row columns.
+    cp, nm = lines["cp"].to_numpy(), parcelas["nm"].to_numpy()
+    line_tokens, parcela_tokens = _code_values(lines["btok"], cp), _code_values(
+        parcelas["btok"], nm)
+    shared = pd.factorize(pd.concat([pd.Series(line_tokens), pd.Series(parcela_tokens)],
+                                    ignore_index=True))[0]
+    line_token, parcela_token = shared[:len(line_tokens)][cp], shared[len(line_tokens):][nm]
+    has_token = np.asarray(line_tokens != "", bool)[cp]
     line = {"amt": lines["amt"].to_numpy(np.int64), "day": lines["day"].to_numpy(np.int64),
             "cp": lines["cp"].to_numpy(np.int64), "tf_name": lines["tf_name"].to_numpy(float),
             "has_counterpart": (lines["counterpart"] != "").to_numpy(bool),
             "has_document": lines["has_document"].to_numpy(bool),
-            "token": np.where(has_token, token[:len(lines)], -1)}
+            "token": np.where(has_token, line_token, -1)}
     parcela = {"open": parcelas["open"].to_numpy(np.int64),
                "due": parcelas["due"].to_numpy(np.int64),
                "nm": parcelas["nm"].to_numpy(np.int64),
                "contact": parcelas["contact"].to_numpy(np.int64),
                "has_name": (parcelas["name"] != "").to_numpy(bool),
                "has_document": parcelas["has_document"].to_numpy(bool),
-               "token": token[len(lines):],
+               "token": parcela_token,
                **{c: parcelas[c].to_numpy(float) for c in (
                    "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")}}
     alias = store.query_frame("SELECT counterpart, contact_id FROM m_alias")
-    cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
-    contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
-    known = (cp >= 0) & (contact >= 0)
+    alias_cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
+    contact = pd.Index(_code_values(parcelas["contact_id"], parcela["contact"])).get_indexer(
+        alias["contact_id"])
+    known = (alias_cp >= 0) & (contact >= 0)
     sides = Sides(line, parcela, np.zeros(0, np.int64))
-    return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])))
+    return Sides(line, parcela, sorted_unique(sides.alias_code(alias_cp[known], contact[known])))
 
 
 def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides
