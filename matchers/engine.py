@@ -133,6 +133,34 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
 
 # -- 1. staging ---------------------------------------------------------------------------
 
+# The run's lines and open parcelas (those the ledger holds are someone else's now), in key
+# order: the ids every later tie-break relies on.
+LINE_ROWS_SQL = """
+    SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents, l.memo,
+           coalesce(l.counterpart, '') AS counterpart,
+           coalesce(len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0, false)
+               AS has_document,
+           coalesce(l.memo_keys, []) AS keys
+    FROM run_lines r JOIN statement_lines l USING (line_key)
+    WHERE r.run_id = $run_id
+      AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
+    ORDER BY l.line_key"""
+PARCELA_ROWS_SQL = """
+    SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
+           p.contact_name, s.documento
+    FROM parcelas p
+    LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
+               WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
+    WHERE p.run_id = $run_id AND p.open_cents > 0
+      AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
+    ORDER BY p.parcela_id"""
+# What blocking reads of each side, besides the key lists, with the types it reads them as.
+M_LINES = {"lid": pa.int64(), "line_key": pa.string(), "dir": pa.int8(), "amt": pa.int64(),
+           "day": pa.int64(), "btok": pa.string()}
+M_PARC = {"pid": pa.int64(), "parcela_id": pa.string(), "dir": pa.int8(), "open": pa.int64(),
+          "due": pa.int64(), "btok": pa.string()}
+
+
 def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`m_lines` and `m_parc` in the store, and their frames (without the key lists: those
     stay in DuckDB, where the key pass and the pair features use them). Rows come out of
@@ -140,43 +168,19 @@ def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]
     is converted to Python objects, and none makes a round trip it does not need."""
     params = {"run_id": run_id, "holds": list(LEDGER_HOLDS)}
     backfill_line_features(store, run_id)
-    line_rows = store.query_arrow(
-        """SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents,
-                  l.memo, coalesce(l.counterpart, '') AS counterpart,
-                  coalesce(len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0, false)
-                      AS has_document,
-                  coalesce(l.memo_keys, []) AS keys
-           FROM run_lines r JOIN statement_lines l USING (line_key)
-           WHERE r.run_id = $run_id
-             AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
-           ORDER BY l.line_key""", params)
-    parcela_rows = store.query_arrow(
-        """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
-                  p.contact_name, s.documento
-           FROM parcelas p
-           LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
-                      WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
-           WHERE p.run_id = $run_id AND p.open_cents > 0
-             AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
-           ORDER BY p.parcela_id""", params)
-    lines = line_inputs(line_rows)
-    parcelas = parcela_inputs(parcela_rows)
+    line_rows = store.query_arrow(LINE_ROWS_SQL, params)
+    parcela_rows = store.query_arrow(PARCELA_ROWS_SQL, params)
+    lines, parcelas = line_inputs(line_rows), parcela_inputs(parcela_rows)
     lines["tf_name"] = name_prefix_tf(lines, parcelas)
     store.replace_temp("m_lines", pa.table({
         **_arrow(lines, M_LINES), "keys": line_rows.column("keys")}))
+    store.replace_temp("m_parc", pa.table({
+        **_arrow(parcelas, M_PARC), "keys": with_document(
+            number_keys(parcela_rows.column("descricao")),
+            pa.array(parcelas["document"], pa.string(), from_pandas=True))}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
-    store.replace_temp("m_parc", pa.table({**_arrow(parcelas, M_PARC), "keys": with_document(
-        number_keys(parcela_rows.column("descricao")),
-        _arrow(parcelas, {"document": pa.string()})["document"])}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
-
-
-# What blocking reads of each side, besides the key lists, with the types it reads them as.
-M_LINES = {"lid": pa.int64(), "line_key": pa.string(), "dir": pa.int8(), "amt": pa.int64(),
-           "day": pa.int64(), "btok": pa.string()}
-M_PARC = {"pid": pa.int64(), "parcela_id": pa.string(), "dir": pa.int8(), "open": pa.int64(),
-          "due": pa.int64(), "btok": pa.string()}
 
 
 def _arrow(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> dict[str, pa.Array]:
