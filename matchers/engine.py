@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, lexsorted, line_weight_order, runner_up
@@ -37,7 +39,13 @@ from matchers.candidates import (
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
-from matchers.normalize import block_token, clean_name, document_keys, line_features
+from matchers.normalize import (
+    block_token,
+    clean_names,
+    document_keys,
+    line_features,
+    number_keys,
+)
 from matchers.scoring import (
     MIN_UNIVERSE,
     U_OVERRIDDEN,
@@ -52,7 +60,6 @@ from recon.store import Store
 
 log = logging.getLogger(__name__)
 U_SAMPLE_PAIRS = 50_000
-EPOCH = np.datetime64("1970-01-01", "D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,47 +130,77 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
 
 # -- 1. staging ---------------------------------------------------------------------------
 
+# The run's lines and open parcelas (those the ledger holds are someone else's now), in key
+# order: the ids every later tie-break relies on.
+LINE_ROWS_SQL = """
+    SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents, l.memo,
+           coalesce(l.counterpart, '') AS counterpart,
+           coalesce(len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0, false)
+               AS has_document,
+           coalesce(l.memo_keys, []) AS keys
+    FROM run_lines r JOIN statement_lines l USING (line_key)
+    WHERE r.run_id = $run_id
+      AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
+    ORDER BY l.line_key"""
+PARCELA_ROWS_SQL = """
+    SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
+           p.contact_name, s.documento
+    FROM parcelas p
+    LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
+               WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
+    WHERE p.run_id = $run_id AND p.open_cents > 0
+      AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
+    ORDER BY p.parcela_id"""
+# What blocking reads of each side, besides the key lists, with the types it reads them as.
+M_LINES = {"lid": pa.int64(), "line_key": pa.string(), "dir": pa.int8(), "amt": pa.int64(),
+           "day": pa.int64(), "btok": pa.string()}
+M_PARC = {"pid": pa.int64(), "parcela_id": pa.string(), "dir": pa.int8(), "open": pa.int64(),
+          "due": pa.int64(), "btok": pa.string()}
+
+
 def stage_inputs(store: Store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`m_lines` and `m_parc` in the store, and their frames (without the key lists: those
-    stay in DuckDB, where the key pass and the pair features use them)."""
+    stay in DuckDB, where the key pass and the pair features use them). Rows come out of
+    DuckDB as Arrow, and only what blocking reads goes back in, as Arrow: no string column
+    is converted to Python objects, and none makes a round trip it does not need."""
     params = {"run_id": run_id, "holds": list(LEDGER_HOLDS)}
     backfill_line_features(store, run_id)
-    lines = line_inputs(store.query_frame(
-        """SELECT l.line_key, l.conta_financeira_id AS conta, l.posted_on, l.amount_cents,
-                  l.memo, l.counterpart,
-                  len(list_filter(l.memo_keys, lambda k: k LIKE 'doc:%')) > 0 AS has_document
-           FROM run_lines r JOIN statement_lines l USING (line_key)
-           WHERE r.run_id = $run_id
-             AND l.line_key NOT IN (SELECT line_key FROM settlements WHERE state IN $holds)
-           ORDER BY l.line_key""", params))
-    parcelas = parcela_inputs(store.query_frame(
-        """SELECT p.parcela_id, p.kind, p.due_on, p.open_cents, p.descricao, p.contact_id,
-                  p.contact_name, s.documento
-           FROM parcelas p
-           LEFT JOIN (SELECT id, any_value(documento) AS documento FROM pessoas
-                      WHERE run_id = $run_id GROUP BY id) s ON s.id = p.contact_id
-           WHERE p.run_id = $run_id AND p.open_cents > 0
-             AND p.parcela_id NOT IN (SELECT parcela_id FROM settlements WHERE state IN $holds)
-           ORDER BY p.parcela_id""", params))
+    line_rows = store.query_arrow(LINE_ROWS_SQL, params)
+    parcela_rows = store.query_arrow(PARCELA_ROWS_SQL, params)
+    lines, parcelas = line_inputs(line_rows), parcela_inputs(parcela_rows)
     lines["tf_name"] = name_prefix_tf(lines, parcelas)
-    store.replace_temp("m_lines_in", lines.drop(columns=["memo", "posted_on"]))
-    store.execute(
-        """CREATE OR REPLACE TEMP TABLE m_lines AS
-           SELECT m.*, coalesce(l.memo_keys, []) AS keys,
-                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'doc:%') AS doc_keys,
-                  list_filter(coalesce(l.memo_keys, []), lambda k: k LIKE 'num:%') AS num_keys
-           FROM m_lines_in m JOIN statement_lines l USING (line_key)""")
+    store.replace_temp("m_lines", pa.table({
+        **_arrow(lines, M_LINES), "keys": line_rows.column("keys")}))
+    store.replace_temp("m_parc", pa.table({
+        **_arrow(parcelas, M_PARC), "keys": with_document(
+            number_keys(parcela_rows.column("descricao")),
+            pa.array(parcelas["document"], pa.string(), from_pandas=True))}))
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_alias AS {aliases_sql()}")
-    store.replace_temp("m_parc_in", parcelas.drop(columns=["due_on"]))
-    store.execute(
-        """CREATE OR REPLACE TEMP TABLE m_parc AS
-           SELECT * EXCLUDE (descricao),
-                  list_transform(regexp_extract_all(coalesce(descricao, ''), '\\d{4,}'),
-                                 lambda n: 'num:' || coalesce(nullif(ltrim(n, '0'), ''), '0'))
-                  || CASE WHEN document IS NULL THEN [] ELSE [document] END AS keys
-           FROM m_parc_in""")
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_rejected AS {rejected_pairs_sql()}")
     return lines, parcelas
+
+
+def _arrow(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> dict[str, pa.Array]:
+    """Columns of a frame as Arrow (its own buffers, for Arrow-backed strings)."""
+    return {c: pa.array(frame[c], type=t, from_pandas=True) for c, t in types.items()}
+
+
+def with_document(numbers: pa.ListArray, document: pa.Array) -> pa.ListArray:
+    """Each row's list of numbers followed by its document key when it has one (SQL's
+    `numbers || [document]`), built in Arrow: in DuckDB it was one more copy of every
+    parcela's row."""
+    count = pc.list_value_length(numbers).to_numpy(zero_copy_only=False).astype(np.int64)
+    has = document.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.r_[0, np.cumsum(count + has)]
+    flat = numbers.flatten()
+    row = pc.list_parent_indices(numbers).to_numpy()
+    # Where each value goes: a row's numbers from its new start, then its document.
+    source = np.empty(offsets[-1], np.int64)
+    source[offsets[row] + np.arange(len(flat)) - np.r_[0, np.cumsum(count)][row]] = \
+        np.arange(len(flat))
+    source[offsets[:-1][has] + count[has]] = len(flat) + np.arange(int(has.sum()))
+    values = pa.concat_arrays([flat, document.filter(pa.array(has))]).take(pa.array(source))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 def backfill_line_features(store: Store, run_id: str) -> None:
@@ -183,81 +220,119 @@ def backfill_line_features(store: Store, run_id: str) -> None:
            FROM m_backfill b WHERE statement_lines.line_key = b.line_key""")
 
 
-def line_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def line_inputs(rows: pa.Table) -> pd.DataFrame:
     """Dense ids, direction (0 credit / receber, 1 debit / pagar), absolute centavos, day
     numbers, the memo's counterpart (computed at import) and its block token."""
     # Factorized as they come (Arrow strings hash natively), not as a million Python objects.
-    counterpart = frame["counterpart"].fillna("")
+    counterpart = _strings(rows, "counterpart")
     codes, values = pd.factorize(counterpart)
-    tokens = np.array([block_token(v) for v in values], object)
-    amount = frame["amount_cents"].to_numpy(np.int64)
+    tokens = np.array([block_token(v) for v in values.tolist()], object)
+    amount = rows.column("amount_cents").to_numpy()
+    day = _days(rows.column("posted_on"))
     return pd.DataFrame({
-        "lid": np.arange(len(frame), dtype=np.int64), "line_key": frame["line_key"],
-        "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount),
-        "day": _days(frame["posted_on"]), "conta": frame["conta"],
-        "counterpart": counterpart, "cp": codes, "btok": spread(tokens, codes),
-        "has_document": frame["has_document"].fillna(False).astype(bool),
-        "memo": frame["memo"], "posted_on": frame["posted_on"]})
+        "lid": np.arange(len(amount), dtype=np.int64), "line_key": _strings(rows, "line_key"),
+        "dir": (amount < 0).astype(np.int8), "amt": np.abs(amount), "day": day,
+        "conta": _strings(rows, "conta"), "counterpart": counterpart, "cp": codes,
+        "btok": spread(tokens, codes),
+        "has_document": rows.column("has_document").to_numpy().astype(bool),
+        "memo": _strings(rows, "memo"), "posted_on": _dates(day)})
 
 
-def parcela_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def parcela_inputs(rows: pa.Table) -> pd.DataFrame:
     """Dense ids, direction, centavos, days, the contact's cleaned name and block token, its
     CPF/CNPJ as a key when valid, and term frequencies. Names and documents repeat across a
     contact's parcelas: each distinct one is cleaned once."""
-    codes, values = pd.factorize(frame["contact_name"].fillna(""))
-    names = np.array([clean_name(v) for v in values], object)
+    codes, values = pd.factorize(_strings(rows, "contact_name").fillna(""))
+    names = np.array(clean_names(values.tolist()).to_pylist(), object)
     tokens = np.array([block_token(v) for v in names], object)
-    doc_codes, doc_values = pd.factorize(frame["documento"])
-    documents = document_keys(list(doc_values))
-    name = spread(names, codes)
+    doc_codes, doc_values = pd.factorize(_strings(rows, "documento"))
+    documents = document_keys(doc_values.tolist())
+    due = _days(rows.column("due_on"))
     out = pd.DataFrame({
-        "pid": np.arange(len(frame), dtype=np.int64), "parcela_id": frame["parcela_id"],
-        "dir": (frame["kind"] == "pagar").astype(np.int8).to_numpy(),
-        "open": frame["open_cents"].to_numpy(np.int64), "due": _days(frame["due_on"]),
-        "name": name, "btok": spread(tokens, codes),
+        "pid": np.arange(rows.num_rows, dtype=np.int64),
+        "parcela_id": _strings(rows, "parcela_id"),
+        "dir": pc.fill_null(pc.equal(rows.column("kind"), "pagar"), False).to_numpy()
+        .astype(np.int8),
+        "open": rows.column("open_cents").to_numpy().astype(np.int64), "due": due,
+        "name": spread(names, codes), "btok": spread(tokens, codes),
         # Codes of the cleaned names in order of first appearance, as factorizing every
         # parcela's name would give, from the few distinct ones.
-        "nm": pd.factorize(names)[0][codes], "contact_id": frame["contact_id"],
-        "contact": pd.factorize(frame["contact_id"])[0],  # -1 where no contact
+        "nm": pd.factorize(names)[0][codes], "contact_id": _strings(rows, "contact_id"),
+        "contact": pd.factorize(_strings(rows, "contact_id"))[0],  # -1 where no contact
         "document": spread(documents, doc_codes),  # code -1: no document
-        "descricao": frame["descricao"], "due_on": frame["due_on"]})
+        "descricao": _strings(rows, "descricao"), "due_on": _dates(due)})
     out["has_document"] = out["document"].notna().to_numpy()
     return tf_columns(out)
 
 
+def _strings(rows: pa.Table, column: str) -> pd.Series:
+    """A string column as pandas' Arrow-backed strings, on the same buffers."""
+    return pd.Series(pd.array(rows.column(column), dtype="str"), copy=False)
+
+
+def _days(column: pa.ChunkedArray) -> np.ndarray:
+    """Days since 1970-01-01 of a DATE column: Arrow's date32 is that number already."""
+    return column.cast(pa.int32()).to_numpy().astype(np.int64)
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    """Day numbers as the datetime64[us] a DATE column becomes in pandas."""
+    return days.astype("datetime64[D]").astype("datetime64[us]")
+
+
 def spread(values: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """values[codes] as pandas strings (code -1: missing): the few distinct values converted
-    once and taken by position, instead of a million Python objects converted one by one."""
-    return pd.Series(np.asarray(values, object)).array.take(codes, allow_fill=True)
+    once and taken by position by Arrow, instead of a million Python objects converted one
+    by one (and 6x faster than pandas' take with a fill)."""
+    taken = pa.array(values, pa.string(), from_pandas=True).take(pa.array(codes, mask=codes < 0))
+    return pd.array(taken, dtype="str")
 
 
 def name_prefix_tf(lines: pd.DataFrame, parcelas: pd.DataFrame) -> np.ndarray:
     """Per line, the share of same-direction parcelas whose contact name starts with the
     memo's counterpart: how often that name agrees by chance. A full name is on one
     contact's parcelas; a bank's 10-character cut ('MARIA SILV') is on many. Searched once
-    per distinct name and counterpart, with each name's count of parcelas."""
+    per distinct name and counterpart (the codes `nm` and `cp` already number them), with
+    each name's count of parcelas."""
     out = np.zeros(len(lines))
+    nm, cp = parcelas["nm"].to_numpy(), lines["cp"].to_numpy()
+    names = np.asarray(_code_values(parcelas["name"], nm), str)
+    counterparts = np.asarray(_code_values(lines["counterpart"], cp), str)
     for direction in (0, 1):
         side = parcelas["dir"].to_numpy() == direction
         rows = np.flatnonzero(lines["dir"].to_numpy() == direction)
         if not side.any() or len(rows) == 0:
             continue
-        codes, names = pd.factorize(parcelas["name"][side])
-        names = np.asarray(names, str)
-        order = np.argsort(names, kind="stable")
-        names = names[order]
-        at_or_after = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(order))[order])]
-        wanted_codes, wanted = pd.factorize(lines["counterpart"].iloc[rows])
-        wanted = np.asarray(wanted, str)
-        low = np.searchsorted(names, wanted, side="left")
-        high = np.searchsorted(names, np.char.add(wanted, "\uffff"), side="left")
-        count = np.where(wanted == "", 0, at_or_after[high] - at_or_after[low])
-        out[rows] = count[wanted_codes] / max(int(side.sum()), MIN_UNIVERSE)
+        per_name = np.bincount(nm[side], minlength=len(names))
+        present = np.flatnonzero(per_name)
+        order = present[np.argsort(names[present])]
+        at_or_after = np.r_[0, np.cumsum(per_name[order])]
+        wanted_codes = np.flatnonzero(np.bincount(cp[rows], minlength=len(counterparts)))
+        count = np.zeros(len(counterparts), np.int64)
+        count[wanted_codes] = _prefix_counts(names[order], at_or_after, counterparts[wanted_codes])
+        out[rows] = count[cp[rows]] / max(int(side.sum()), MIN_UNIVERSE)
     return out
 
 
-def _days(column: pd.Series) -> np.ndarray:
-    return (pd.to_datetime(column).to_numpy().astype("datetime64[D]") - EPOCH).astype(np.int64)
+def _code_values(column: pd.Series, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The value of each code of a factorized column (codes 0..k-1, -1 for missing), from
+    the first row carrying it: pd.factorize's uniques without factorizing again."""
+    coded = np.flatnonzero(codes >= 0)
+    first = np.full(codes.max(initial=-1) + 1, len(codes))
+    np.minimum.at(first, codes[coded], coded)
+    return column.array.take(first)
+
+
+def _prefix_counts(names: np.ndarray, at_or_after: np.ndarray, wanted: np.ndarray
+                   ) -> np.ndarray:
+    """How many parcelas carry a name (sorted, with the running count of parcelas before
+    each) starting with each wanted string; none for the empty one. The wanted go in
+    ascending order: each search then starts where the last ended."""
+    order = np.argsort(wanted)
+    low, high = np.empty(len(wanted), np.int64), np.empty(len(wanted), np.int64)
+    low[order] = np.searchsorted(names, wanted[order], side="left")
+    high[order] = np.searchsorted(names, np.char.add(wanted[order], "\uffff"), side="left")
+    return np.where(wanted == "", 0, at_or_after[high] - at_or_after[low])
 
 
 # -- 2. model and candidates --------------------------------------------------------------
@@ -382,28 +457,36 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     """The arrays of Sides. Block tokens become codes shared by both sides, and the known
     aliases of `m_alias` (strings) codes of counterpart and contact, so pairs compare
     integers."""
-    token = pd.factorize(pd.concat([lines["btok"], parcelas["btok"]], ignore_index=True))[0]
-    has_token = (lines["btok"] != "").to_numpy(bool)
+    # A line's block token follows its counterpart (`cp`), a parcela's its cleaned name
+    # (`nm`): the few distinct ones are coded together, not two million-row columns.
+    cp, nm = lines["cp"].to_numpy(), parcelas["nm"].to_numpy()
+    line_tokens, parcela_tokens = _code_values(lines["btok"], cp), _code_values(
+        parcelas["btok"], nm)
+    shared = pd.factorize(pd.concat([pd.Series(line_tokens), pd.Series(parcela_tokens)],
+                                    ignore_index=True))[0]
+    line_token, parcela_token = shared[:len(line_tokens)][cp], shared[len(line_tokens):][nm]
+    has_token = np.asarray(line_tokens != "", bool)[cp]
     line = {"amt": lines["amt"].to_numpy(np.int64), "day": lines["day"].to_numpy(np.int64),
             "cp": lines["cp"].to_numpy(np.int64), "tf_name": lines["tf_name"].to_numpy(float),
             "has_counterpart": (lines["counterpart"] != "").to_numpy(bool),
             "has_document": lines["has_document"].to_numpy(bool),
-            "token": np.where(has_token, token[:len(lines)], -1)}
+            "token": np.where(has_token, line_token, -1)}
     parcela = {"open": parcelas["open"].to_numpy(np.int64),
                "due": parcelas["due"].to_numpy(np.int64),
                "nm": parcelas["nm"].to_numpy(np.int64),
                "contact": parcelas["contact"].to_numpy(np.int64),
                "has_name": (parcelas["name"] != "").to_numpy(bool),
                "has_document": parcelas["has_document"].to_numpy(bool),
-               "token": token[len(lines):],
+               "token": parcela_token,
                **{c: parcelas[c].to_numpy(float) for c in (
                    "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")}}
     alias = store.query_frame("SELECT counterpart, contact_id FROM m_alias")
-    cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
-    contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
-    known = (cp >= 0) & (contact >= 0)
+    alias_cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
+    contact = pd.Index(_code_values(parcelas["contact_id"], parcela["contact"])).get_indexer(
+        alias["contact_id"])
+    known = (alias_cp >= 0) & (contact >= 0)
     sides = Sides(line, parcela, np.zeros(0, np.int64))
-    return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])))
+    return Sides(line, parcela, sorted_unique(sides.alias_code(alias_cp[known], contact[known])))
 
 
 def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides
@@ -543,17 +626,18 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
 
 def store_outcome(store: Store, run_id: str, pairs: pd.DataFrame,
                   outcome) -> None:  # type: ignore[no-untyped-def]
-    # Ids become keys inside DuckDB (a join on the staged tables), not as Python strings.
-    store.replace_temp("m_scored", frame_of({
-        "lid": pairs["lid"].to_numpy(), "pid": pairs["pid"].to_numpy(),
-        "amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
-        "lag_days": pairs["lag"].to_numpy(),
-        **{c: pairs[c].to_numpy() for c in CANDIDATE_COLUMNS[4:]}}))
-    columns = ", ".join(CANDIDATE_COLUMNS[2:])
-    store.execute(
-        f"""INSERT INTO candidate_pairs (run_id, line_key, parcela_id, {columns})
-            SELECT $run_id, l.line_key, p.parcela_id, {columns}
-            FROM m_scored JOIN m_lines l USING (lid) JOIN m_parc p USING (pid)""",
-        {"run_id": run_id})
+    # Keys by position: each side's keys once, in id order, taken per pair by Arrow; the
+    # pairs go in as they are, not through a temp table and two joins.
+    line_key = store.query_arrow("SELECT line_key FROM m_lines ORDER BY lid").column(0)
+    parcela_id = store.query_arrow("SELECT parcela_id FROM m_parc ORDER BY pid").column(0)
+    lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
+    values = {"amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
+              "lag_days": pairs["lag"].to_numpy(), **{c: pairs[c].to_numpy()
+                                                      for c in CANDIDATE_COLUMNS[4:]}}
+    store.insert_frame("candidate_pairs", pa.table({
+        "run_id": pa.DictionaryArray.from_arrays(np.zeros(len(pairs), np.int8), [run_id]),
+        "line_key": line_key.take(lid), "parcela_id": parcela_id.take(pid),
+        # from_pandas: NaN goes in as NULL, as DuckDB reads it from a pandas frame
+        **{c: pa.array(v, from_pandas=True) for c, v in values.items()}}))
     store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
     store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))

@@ -14,10 +14,13 @@ not on every nightly run: it is the costliest per-row step of matching.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recon.sources.keys import fold_text
 
@@ -77,6 +80,94 @@ def clean_name(name: str | None) -> str:
 
 def _tidy(text: str) -> str:
     return _SPACES.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+# The steps of clean_name as Arrow (RE2) patterns, exact on ASCII text. ASCII whitespace is
+# what str.isspace() and re's \s take (\x1c-\x1f too, which RE2's \s does not).
+_ASCII_NOT_SPACE_SPACES = r"\t\n\x0b\x0c\r\x1c-\x1f"
+# Runs of whitespace except a lone space, which becoming one space leaves as it is and is
+# most of the matches.
+_SPACE_RUNS = rf"[ {_ASCII_NOT_SPACE_SPACES}]{{2,}}|[{_ASCII_NOT_SPACE_SPACES}]"
+_ARROW_COMPANY_SUFFIX = _COMPANY_SUFFIX.pattern  # ASCII \b, leftmost-first: as re does
+_ARROW_PUNCT = r"[^0-9A-Za-z_ ]+"  # _PUNCT: \w on ASCII
+
+
+def clean_names(names: Sequence[str | None]) -> pa.Array:
+    """clean_name of each name, by Arrow's string kernels over all of them at once: one by
+    one, Python's regexes cost 11-18 us a name (2 s for the 174k distinct names of 1M
+    parcelas). Names still not ASCII once folded (a 'ß', an 'Ø', a CJK name) go through
+    clean_name itself: Arrow's upper() and word characters differ from Python's there."""
+    values = [v if isinstance(v, str) else None for v in names]
+    folded = [v if v is None or v.isascii() else unicodedata.normalize("NFKD", v)
+              for v in values]
+    text = pa.array(folded, pa.string())
+    marks = _combining_marks(folded)
+    if marks:
+        text = pc.replace_substring_regex(text, marks, "")
+    # Decided on the folded text, before any step that treats ASCII only as Python would.
+    other = pc.invert(pc.fill_null(pc.string_is_ascii(text), True)).to_numpy(False)
+    text = _collapse_spaces(text)
+    text = pc.replace_substring_regex(pc.ascii_upper(text), _ARROW_COMPANY_SUFFIX, " ")
+    text = _collapse_spaces(pc.replace_substring_regex(text, _ARROW_PUNCT, " "))
+    if other.any():
+        text = pc.replace_with_mask(text, pa.array(other), pa.array(
+            [clean_name(values[i]) for i in np.flatnonzero(other)], pa.string()))
+    return pc.fill_null(text, "")
+
+
+def _combining_marks(folded: list[str | None]) -> str | None:
+    """A pattern matching the combining marks in these NFKD-folded names (the characters
+    fold_text drops), or None when there are none."""
+    found = set("".join(v for v in folded if v is not None and not v.isascii()))
+    marks = sorted(c for c in found if unicodedata.combining(c))
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in marks) + "]+" if marks else None
+
+
+def _collapse_spaces(text: pa.Array) -> pa.Array:
+    """_SPACES.sub(" ", t).strip() of each ASCII t."""
+    return pc.utf8_trim(pc.replace_substring_regex(text, _SPACE_RUNS, " "), " ")
+
+
+def number_keys(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """Per text, 'num:<digits>' (leading zeros off, '0' when all zeros) for each run of at
+    least MIN_NUMBER_KEY ASCII digits, in order (a null text: none). SQL's
+    regexp_extract_all(text, '\\d{4,}') + ltrim, found in the UTF-8 bytes of all the texts
+    at once with numpy: the regex cost more than the rest of reading a million parcelas."""
+    text = pc.fill_null(texts, "")
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    text = pa.concat_arrays([text.cast(pa.string())])  # offsets from 0, data from 0
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[:len(text) + 1].astype(np.int64)
+    data = np.frombuffer(text.buffers()[2] or b"", np.uint8)[:offsets[-1]]
+    digit = (data >= ord("0")) & (data <= ord("9"))
+    row_start = np.zeros(len(data) + 1, bool)
+    row_start[offsets] = True  # a run never goes on into the next text
+    before = np.r_[False, digit[:-1]] & ~row_start[:-1]
+    after = np.r_[digit[1:], False] & ~row_start[1:]
+    start = np.flatnonzero(digit & ~before)
+    end = np.flatnonzero(digit & ~after) + 1
+    keep = end - start >= MIN_NUMBER_KEY
+    start, end = start[keep], end[keep]
+    significant = np.flatnonzero(digit & (data != ord("0")))
+    first = significant[np.minimum(np.searchsorted(significant, start), len(significant) - 1)] \
+        if len(significant) else end
+    first = np.where((first >= start) & (first < end), first, end - 1)  # all zeros: '0'
+    values = _prefixed(b"num:", data, first, end)
+    row = np.searchsorted(offsets, start, side="right") - 1
+    counts = np.bincount(row, minlength=len(text))
+    return pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(counts)], pa.int32()), values)
+
+
+def _prefixed(prefix: bytes, data: np.ndarray, start: np.ndarray, end: np.ndarray
+              ) -> pa.StringArray:
+    """prefix + data[start:end] for each (start, end), as Arrow strings."""
+    source = np.r_[np.frombuffer(prefix, np.uint8), data]
+    seg_start = np.stack([np.zeros(len(start), np.int64), start + len(prefix)], 1).ravel()
+    seg_len = np.stack([np.full(len(start), len(prefix)), end - start], 1).ravel()
+    seg_at = np.r_[0, np.cumsum(seg_len)]
+    gather = np.repeat(seg_start - seg_at[:-1], seg_len) + np.arange(seg_at[-1])
+    value_offsets = np.r_[0, np.cumsum(len(prefix) + end - start)].astype(np.int32)
+    return pa.StringArray.from_buffers(len(start), pa.py_buffer(value_offsets),
+                                       pa.py_buffer(source[gather].tobytes()))
 
 
 def memo_keys(memo: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recon.errors import StoreError
 
@@ -178,6 +179,16 @@ class Store:
         """Columns as numpy arrays: no DataFrame, no per-row Python objects for numbers."""
         return self._run(sql, params).fetchnumpy()
 
+    def query_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pa.Table:
+        """Columns as Arrow: strings stay in Arrow buffers (a pandas frame of them built from
+        `.df()` costs several times the query), lists stay lists, dates stay day numbers."""
+        log.log(5, "SQL %s", sql)
+        try:
+            # A relation, not a cursor: a cursor's Arrow result is one more copy of the rows.
+            return self._con.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as exc:
+            raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
+
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> duckdb.DuckDBPyConnection:
         log.log(5, "SQL %s", sql)
         try:
@@ -185,12 +196,14 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
 
-    def insert_frame(self, table: str, frame: pd.DataFrame, *, ignore_existing: bool = False) -> int:
-        """Insert a frame by column name; with ignore_existing, rows whose key exists are kept as they were."""
-        if frame.empty:
+    def insert_frame(self, table: str, frame: pd.DataFrame | pa.Table, *,
+                     ignore_existing: bool = False) -> int:
+        """Insert a frame (pandas or Arrow) by column name; with ignore_existing, rows whose
+        key exists are kept as they were."""
+        if len(frame) == 0:
             return 0
         before = self._count(table)
-        columns = ", ".join(frame.columns)
+        columns = ", ".join(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
         verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
         self._con.register("incoming_frame", frame)
         try:
@@ -200,8 +213,9 @@ class Store:
             self._con.unregister("incoming_frame")
         return self._count(table) - before
 
-    def replace_temp(self, name: str, frame: pd.DataFrame) -> None:
-        """A connection-local table holding `frame`, replacing any of that name."""
+    def replace_temp(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        """A connection-local table holding `frame` (pandas or Arrow), replacing any of that
+        name."""
         self._con.register("incoming_frame", frame)
         try:
             self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming_frame",

@@ -4,13 +4,22 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, runner_up
 from matchers.engine import MatchSettings, match_run
 from matchers.explain import explain_decision
-from matchers.normalize import block_token, clean_memo, document_key, memo_keys
+from matchers.normalize import (
+    block_token,
+    clean_memo,
+    clean_name,
+    clean_names,
+    document_key,
+    memo_keys,
+    number_keys,
+)
 from recon.load import lines_frame
 from recon.records import BankAccount, StatementLine
 from recon.store import Store
@@ -263,3 +272,23 @@ def test_a_counterpart_confirmed_before_is_learned_as_the_contacts_alias(tmp_pat
     else:
         assert decision["decision"] == "review"  # the same line, with no history: a person looks
         assert decision["reason_code"] in ("below_auto", "name_unverifiable")
+
+
+NAMES = ["Maria da Silva LTDA.", "JOSÉ  CONCEIÇÃO\tME", "  Farmácia S.A. ", "Straße Cia", "«João»",
+         "ﬁnance EIRELI", "Ǆemal S/A", "日本 株式会社", "a\x1cb", "x\u00a0y", "", " ", None, "Ø ME",
+         "EPP-LTDA.ME", "ltda.me", "A\u0301B\u0327", "x\u2028y", "S A", "a\x00b"]
+
+
+@pytest.mark.parametrize("names", [NAMES, NAMES[:1], [None], []],
+                         ids=["mixed", "one", "none", "empty"])
+def test_clean_names_cleans_each_name_as_clean_name_does(names):
+    assert clean_names(names).to_pylist() == [clean_name(n) for n in names]
+
+
+@pytest.mark.parametrize(("text", "keys"), [
+    ("Venda 50440", ["num:50440"]), ("NF 007 - 0000 e 00012345/1234", ["num:0", "num:12345",
+                                                                     "num:1234"]),
+    ("123 ٣٣٣٣ 12e3", []), (None, []), ("", []), ("é1234é", ["num:1234"])])
+def test_number_keys_are_the_runs_of_four_or_more_digits(text, keys):
+    found = number_keys(pa.array([text, "9999", text], pa.string())).to_pylist()
+    assert found == [keys, ["num:9999"], keys]  # runs stop at the end of each text
