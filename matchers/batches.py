@@ -931,11 +931,13 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
     return result
 
 
-def _touched(pools: _Pools, given: np.ndarray, n_lines: int) -> np.ndarray:
+def _touched(pools: _Pools, given: np.ndarray, n_lines: int, n_par: int) -> np.ndarray:
     """Lines with one of the given parcelas in the pool they are searched in: the named
     tier when it holds two, else every candidate (see _search). A parcela given out of the
     other tier changes nothing the line's search sees; searching it again found the same."""
-    hit = np.isin(pools.slot_par, given)
+    is_given = np.zeros(n_par, bool)
+    is_given[given] = True
+    hit = is_given[pools.slot_par]
     tier = (np.arange(len(pools.slot_par)) >= pools.size[0].sum()).astype(np.int8)
     searched = np.where(pools.size[0] >= 2, 0, 1).astype(np.int8)
     hit &= tier == searched[pools.slot_line]
@@ -981,7 +983,8 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
         # subset unique or a pool small enough, never make a subset fit where none did),
         # and where the pool was too large for this round's cap.
         settled = np.isin(np.arange(len(ln.key)), np.concatenate([k.line for k in kept]))
-        active = ((_touched(pools, par[give[owner]], len(ln.key)) & np.isin(outcome, (0, 2, 5))
+        active = ((_touched(pools, par[give[owner]], len(ln.key), len(ctx.given))
+                   & np.isin(outcome, (0, 2, 5))
                    | (outcome == 5) & deeper) & ~settled)
     accepted = _Proposals.none().plus(*kept)
     outcome[accepted.line] = 0
