@@ -246,12 +246,13 @@ def _class_members(ln: _Lines, classes: np.ndarray, line_class: np.ndarray, due:
     named, ruled_out = _channel_match(ln, line, np.tile(kinds, (len(classes), 1)))
     allowed = np.stack([named & ~ruled_out, ~ruled_out], 1).reshape(len(classes), len(kinds), 2)
     by_due = np.argsort(due, kind="stable")
+    kind_by_due = hint_kind[by_due]
     members, group_day = [], []
     low = int(due.min()) - 1 if len(due) else 0
     span = (int(due.max()) + 2 - low) if len(due) else 2
     for c in range(len(classes)):
         for tier in (0, 1):
-            rows = by_due[allowed[c, hint_kind[by_due], tier]]
+            rows = by_due[allowed[c, kind_by_due, tier]]
             members.append(rows)
             group_day.append((c * 2 + tier) * span + (due[rows] - low))
     members = np.concatenate(members or [np.zeros(0, np.int64)])
