@@ -199,15 +199,16 @@ def _build_pools(ln: _Lines, due: np.ndarray, hints: np.ndarray,
 
     Which parcelas a line may take depends only on its channel (card or boleto, acquirer,
     product, brand): a few dozen classes. Each class's parcelas are listed once per tier,
-    by due date, and a line's pool is read off its window's days, nearest first, up to
-    max_pool. Pairing every line with every parcela of its window made 80M pairs in a dense
+    by due date (the first max_pool of each day, with each day's count), and a line's pool
+    is read off its window's days, nearest first, up to max_pool. Pairing every line with every parcela of its window made 80M pairs in a dense
     1M ledger (2,000 open parcelas a line), gigabytes sorted to keep 40 of each.
     """
     lags = np.array([settings.boleto_credit_lag_days, settings.card_payout_lag_days])
     lag_lo, lag_hi = lags[ln.is_card.astype(int), 0], lags[ln.is_card.astype(int), 1]
     classes, line_class = _distinct_rows(np.stack([ln.is_card, ln.acquirer, ln.product,
                                                    ln.brand], 1))
-    members, group_of = _class_members(ln, classes, line_class, due, hints)
+    members, group_of = _class_members(ln, classes, line_class, due, hints,
+                                       settings.max_pool)
     # A line reads days day - lag_lo (distance lag_lo) back to day - lag_hi.
     width = int(max(lags[:, 1] - lags[:, 0])) + 1 if len(ln.key) else 1
     dist = lag_lo[:, None] + np.arange(width)
@@ -234,10 +235,11 @@ def _build_pools(ln: _Lines, due: np.ndarray, hints: np.ndarray,
 
 
 def _class_members(ln: _Lines, classes: np.ndarray, line_class: np.ndarray, due: np.ndarray,
-                   hints: np.ndarray):
-    """Per class of lines and tier (group class * 2 + tier), the parcelas it may take, in
-    order of due date then row; and a lookup (group, day) -> (first position, count) of
-    those due that day."""
+                   hints: np.ndarray, max_pool: int):
+    """Per class of lines and tier (group class * 2 + tier), the first max_pool parcelas it
+    may take of each due day (a pool reads no more of one day), in order of due date then
+    row; and a lookup (group, day) -> (first position among them, how many there are in
+    all)."""
     # Parcelas repeat a few hint rows: the channel test runs on each class and hint row.
     kinds, hint_kind = _distinct_rows(hints)
     rep = np.zeros(len(classes), np.int64)
@@ -247,21 +249,26 @@ def _class_members(ln: _Lines, classes: np.ndarray, line_class: np.ndarray, due:
     allowed = np.stack([named & ~ruled_out, ~ruled_out], 1).reshape(len(classes), len(kinds), 2)
     by_due = np.argsort(due, kind="stable")
     kind_by_due = hint_kind[by_due]
-    members, group_day = [], []
     low = int(due.min()) - 1 if len(due) else 0
     span = (int(due.max()) + 2 - low) if len(due) else 2
+    day_by_due = due[by_due] - low
+    counts = np.zeros((len(classes) * 2, span), np.int64)
+    members, group_day = [], []
     for c in range(len(classes)):
         for tier in (0, 1):
-            rows = by_due[allowed[c, kind_by_due, tier]]
-            members.append(rows)
-            group_day.append((c * 2 + tier) * span + (due[rows] - low))
+            group = c * 2 + tier
+            take = allowed[c, kind_by_due, tier]
+            day = day_by_due[take]
+            counts[group] = np.bincount(day, minlength=span)
+            rank = np.arange(len(day)) - (np.cumsum(counts[group]) - counts[group])[day]
+            members.append(by_due[take][rank < max_pool])
+            group_day.append(group * span + day[rank < max_pool])
     members = np.concatenate(members or [np.zeros(0, np.int64)])
     keys = np.concatenate(group_day or [np.zeros(0, np.int64)])
 
     def group_of(group: np.ndarray, day: np.ndarray):
-        key = group * span + np.clip(day - low, 0, span - 1)
-        first = np.searchsorted(keys, key, "left")
-        return first, np.searchsorted(keys, key, "right") - first
+        at = np.clip(day - low, 0, span - 1)
+        return np.searchsorted(keys, group * span + at, "left"), counts[group, at]
 
     return members, group_of
 
