@@ -121,17 +121,23 @@ def parcela_hints(parcelas: pd.DataFrame) -> np.ndarray:
     """One row per parcela: (boleto, card, acquirer, product, brand) named in its text.
 
     The contact may name an acquirer too (sales registered to "Cielo S.A."), but a brand
-    or a product in a person's name says nothing.
+    or a product in a person's name says nothing. Each distinct description and contact
+    is read once: a ledger repeats them ("Assinatura Plus", a contact's every parcela).
     """
-    hints = np.tile(np.array([0, 0, -1, -1, -1], np.int16), (len(parcelas), 1))
-    text = upper(parcelas["descricao"])
+    codes, texts = pd.factorize(parcelas["descricao"])
+    hints = np.tile(np.array([0, 0, -1, -1, -1], np.int16), (len(texts) + 1, 1))  # last: none
+    text = upper(pd.Series(texts))
     rows = np.flatnonzero(has(text, _P_ANY))
     hints[rows] = _description_hints(text.iloc[rows])
-    contact = upper(parcelas["contact_name"])
+    hints = hints[codes]
+    codes, contacts = pd.factorize(parcelas["contact_name"])
+    contact = upper(pd.Series(contacts))
+    named = np.full(len(contacts) + 1, -1, np.int16)  # last: no contact
     rows = np.flatnonzero(has(contact, _P_ACQUIRER_ANY))
-    named = _named_acquirer(contact.iloc[rows], with_rede=False)
-    hints[rows, 2] = np.where(hints[rows, 2] >= 0, hints[rows, 2], named)
-    hints[rows, 1] |= named >= 0
+    named[rows] = _named_acquirer(contact.iloc[rows], with_rede=False)
+    named = named[codes]
+    hints[:, 2] = np.where(hints[:, 2] >= 0, hints[:, 2], named)
+    hints[:, 1] |= named >= 0
     return hints
 
 

@@ -194,30 +194,91 @@ def _days(values: pd.Series) -> np.ndarray:
 
 def _build_pools(ln: _Lines, due: np.ndarray, hints: np.ndarray,
                  settings: BatchSettings) -> _Pools:
-    """Candidates per line: due in its lag window, not naming another channel, closest first."""
+    """Candidates per line: due in its lag window, not naming another channel, closest first
+    (ties by parcela row).
+
+    Which parcelas a line may take depends only on its channel (card or boleto, acquirer,
+    product, brand): a few dozen classes. Each class's parcelas are listed once per tier,
+    by due date (the first max_pool of each day, with each day's count), and a line's pool
+    is read off its window's days, nearest first, up to max_pool. Pairing every line with every parcela of its window made 80M pairs in a dense
+    1M ledger (2,000 open parcelas a line), gigabytes sorted to keep 40 of each.
+    """
     lags = np.array([settings.boleto_credit_lag_days, settings.card_payout_lag_days])
     lag_lo, lag_hi = lags[ln.is_card.astype(int), 0], lags[ln.is_card.astype(int), 1]
-    order = np.argsort(due, kind="stable")
-    first = np.searchsorted(due[order], ln.day - lag_hi, "left")
-    last = np.searchsorted(due[order], ln.day - lag_lo, "right")
-    line, par = expand_ranges(first, np.maximum(last - first, 0))
-    par = order[par]
-    named, ruled_out = _channel_match(ln, line, hints[par])
-    line, par, named = line[~ruled_out], par[~ruled_out], named[~ruled_out]
-    dist = np.abs(ln.day[line] - due[par])
-    closest = np.lexsort((par, dist, line))
-    line, par, named, dist = line[closest], par[closest], named[closest], dist[closest]
-    tiers = [_tier(line, named, len(ln.key), settings.max_pool),
-             _tier(line, np.ones(len(line), bool), len(ln.key), settings.max_pool)]
+    classes, line_class = _distinct_rows(np.stack([ln.is_card, ln.acquirer, ln.product,
+                                                   ln.brand], 1))
+    members, group_of = _class_members(ln, classes, line_class, due, hints,
+                                       settings.max_pool)
+    # A line reads days day - lag_lo (distance lag_lo) back to day - lag_hi.
+    width = int(max(lags[:, 1] - lags[:, 0])) + 1 if len(ln.key) else 1
+    dist = lag_lo[:, None] + np.arange(width)
+    in_window = dist <= lag_hi[:, None]
+    tiers = []
+    for tier in (0, 1):
+        group = np.broadcast_to((line_class * 2 + tier)[:, None], dist.shape)
+        first, count = group_of(group, ln.day[:, None] - dist)
+        count = np.where(in_window, count, 0)
+        found = count.sum(1)
+        before = np.cumsum(count, 1) - count  # candidates on nearer days
+        taken = np.clip(settings.max_pool - before, 0, count)
+        line_day, position = expand_ranges(first.ravel(), taken.ravel())
+        size = taken.sum(1)
+        tiers.append((members[position], dist.ravel()[line_day], line_day // width,
+                      np.cumsum(size) - size, size, found))
     offset = np.cumsum([0] + [len(t[0]) for t in tiers])
+    slot_par = np.concatenate([t[0] for t in tiers])
     return _Pools(
-        slot_par=np.concatenate([par[t[0]] for t in tiers]),
-        slot_dist=np.concatenate([dist[t[0]] for t in tiers]),
-        slot_product=hints[np.concatenate([par[t[0]] for t in tiers]), 3],
-        slot_line=np.concatenate([line[t[0]] for t in tiers]),
-        start=np.stack([t[1] + o for t, o in zip(tiers, offset, strict=False)]),
-        size=np.stack([t[2] for t in tiers]), found=np.stack([t[3] for t in tiers]))
+        slot_par=slot_par, slot_dist=np.concatenate([t[1] for t in tiers]),
+        slot_product=hints[slot_par, 3], slot_line=np.concatenate([t[2] for t in tiers]),
+        start=np.stack([t[3] + o for t, o in zip(tiers, offset, strict=False)]),
+        size=np.stack([t[4] for t in tiers]), found=np.stack([t[5] for t in tiers]))
 
+
+def _class_members(ln: _Lines, classes: np.ndarray, line_class: np.ndarray, due: np.ndarray,
+                   hints: np.ndarray, max_pool: int):
+    """Per class of lines and tier (group class * 2 + tier), the first max_pool parcelas it
+    may take of each due day (a pool reads no more of one day), in order of due date then
+    row; and a lookup (group, day) -> (first position among them, how many there are in
+    all)."""
+    # Parcelas repeat a few hint rows: the channel test runs on each class and hint row.
+    kinds, hint_kind = _distinct_rows(hints)
+    rep = np.zeros(len(classes), np.int64)
+    rep[line_class] = np.arange(len(line_class))  # a line of each class
+    line = np.repeat(rep, len(kinds))
+    named, ruled_out = _channel_match(ln, line, np.tile(kinds, (len(classes), 1)))
+    allowed = np.stack([named & ~ruled_out, ~ruled_out], 1).reshape(len(classes), len(kinds), 2)
+    by_due = np.argsort(due, kind="stable")
+    kind_by_due = hint_kind[by_due]
+    low = int(due.min()) - 1 if len(due) else 0
+    span = (int(due.max()) + 2 - low) if len(due) else 2
+    day_by_due = due[by_due] - low
+    counts = np.zeros((len(classes) * 2, span), np.int64)
+    members, group_day = [], []
+    for c in range(len(classes)):
+        for tier in (0, 1):
+            group = c * 2 + tier
+            take = allowed[c, kind_by_due, tier]
+            day = day_by_due[take]
+            counts[group] = np.bincount(day, minlength=span)
+            rank = np.arange(len(day)) - (np.cumsum(counts[group]) - counts[group])[day]
+            members.append(by_due[take][rank < max_pool])
+            group_day.append(group * span + day[rank < max_pool])
+    members = np.concatenate(members or [np.zeros(0, np.int64)])
+    keys = np.concatenate(group_day or [np.zeros(0, np.int64)])
+
+    def group_of(group: np.ndarray, day: np.ndarray):
+        at = np.clip(day - low, 0, span - 1)
+        return np.searchsorted(keys, group * span + at, "left"), counts[group, at]
+
+    return members, group_of
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of small integers (each in -1..14) and each row's index among them,
+    by one integer code per row (np.unique over rows sorts them as bytes, 10x slower)."""
+    code = ((rows.astype(np.int64) + 1) << (4 * np.arange(rows.shape[1]))).sum(1)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return rows[first], inverse.reshape(-1)
 
 
 def _channel_match(ln: _Lines, line: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -231,16 +292,6 @@ def _channel_match(ln: _Lines, line: np.ndarray, h: np.ndarray) -> tuple[np.ndar
     ruled_out = np.where(is_card, (boleto > 0) | other_card, card > 0)
     named = np.where(is_card, (acquirer >= 0) & (acquirer == l_acq), boleto > 0)
     return named, ruled_out
-
-
-def _tier(line: np.ndarray, member: np.ndarray, n_lines: int, cap: int):
-    """Slots of one tier (the first `cap` members of each line) and each line's segment."""
-    rows = np.flatnonzero(member)
-    found = np.bincount(line[rows], minlength=n_lines)
-    rank = np.arange(len(rows)) - np.repeat(np.cumsum(found) - found, found)
-    rows = rows[rank < cap]
-    size = np.minimum(found, cap)
-    return rows, np.cumsum(size) - size, size, found
 
 
 # --- Problems: a line's pool under one fee ---------------------------------------------------
@@ -888,9 +939,16 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
     return result
 
 
-def _touched(pools: _Pools, given: np.ndarray, n_lines: int) -> np.ndarray:
-    """Lines with one of the given parcelas among their candidates."""
-    hit = np.isin(pools.slot_par, given)
+def _touched(pools: _Pools, given: np.ndarray, n_lines: int, n_par: int) -> np.ndarray:
+    """Lines with one of the given parcelas in the pool they are searched in: the named
+    tier when it holds two, else every candidate (see _search). A parcela given out of the
+    other tier changes nothing the line's search sees; searching it again found the same."""
+    is_given = np.zeros(n_par, bool)
+    is_given[given] = True
+    hit = is_given[pools.slot_par]
+    tier = (np.arange(len(pools.slot_par)) >= pools.size[0].sum()).astype(np.int8)
+    searched = np.where(pools.size[0] >= 2, 0, 1).astype(np.int8)
+    hit &= tier == searched[pools.slot_line]
     return np.bincount(pools.slot_line[hit], minlength=n_lines) > 0
 
 
@@ -933,7 +991,8 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
         # subset unique or a pool small enough, never make a subset fit where none did),
         # and where the pool was too large for this round's cap.
         settled = np.isin(np.arange(len(ln.key)), np.concatenate([k.line for k in kept]))
-        active = ((_touched(pools, par[give[owner]], len(ln.key)) & np.isin(outcome, (0, 2, 5))
+        active = ((_touched(pools, par[give[owner]], len(ln.key), len(ctx.given))
+                   & np.isin(outcome, (0, 2, 5))
                    | (outcome == 5) & deeper) & ~settled)
     accepted = _Proposals.none().plus(*kept)
     outcome[accepted.line] = 0

@@ -4,6 +4,7 @@ nothing of memos, fees or lines, only title values, targets and the subsets that
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -60,7 +61,9 @@ def _sorted_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
     A row with more than `cap` such subsets is given up (flagged): with N subsets a half,
     about N^2 / limit subsets fit by chance, so such a line has hundreds of answers and no
     search would tell them apart. So is a row whose amount does not fit the key (over
-    2^40 centavos with 20 titles a half). Rows are padded at the end with sum limit.max() + 1.
+    2^40 centavos with 20 titles a half). A given-up row leaves the matrix at once: in a
+    dense ledger most rows are, and carrying them to the last title cost most of the work.
+    Rows are padded at the end with sum limit.max() + 1 (given-up rows hold only that).
 
     Returns (sum_hi, mask), each (rows, subsets), and the flags.
     """
@@ -68,31 +71,64 @@ def _sorted_subsets(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int):
     flagged = limit >= 1 << (60 - h)
     limit = np.where(flagged, 0, limit)
     beyond, dense = int(limit.max()) + 1, min(h, DENSE_TITLES)
+    past = beyond << h
     hi = np.minimum(hi, beyond)  # no title above the limit is ever kept: keeps keys small
-    sums = subset_sums(hi[:, :dense])
-    sums[(sums > limit[:, None]) | (popcount(dense) > kmax)] = beyond
+    flagged |= _surely_more(hi, limit, kmax, cap)
+    rows = np.flatnonzero(~flagged)  # rows still enumerated, in the order of keys' rows
+    sums = subset_sums(hi[rows, :dense])
+    sums[(sums > limit[rows, None]) | (popcount(dense) > kmax)] = beyond
     keys = np.sort(sums << h | np.arange(1 << dense), axis=1)
     titles = (1 << h) - 1
     for i in range(dense, h):
-        keys = _keep_useful(keys, beyond << h, flagged, cap)
-        grown = keys + (hi[:, i: i + 1] << h | 1 << i)
-        grown[(grown >> h > limit[:, None]) | (np.bitwise_count(keys & titles) >= kmax)] = (
-            beyond << h)
+        keys, rows = _keep_useful(keys, rows, past, flagged, cap)
+        grown = keys + (hi[rows, i: i + 1] << h | 1 << i)
+        grown[(grown >> h > limit[rows, None]) | (np.bitwise_count(keys & titles) >= kmax)] = (
+            past)
         keys = np.concatenate([keys, grown], 1)
         keys.sort(axis=1, kind="stable")
-    keys = _keep_useful(keys, beyond << h, flagged, cap)
-    return (keys >> h, keys & titles), flagged
+    keys, rows = _keep_useful(keys, rows, past, flagged, cap)
+    out = np.full((len(hi), keys.shape[1]), past, np.int64)
+    out[rows] = keys
+    return (out >> h, out & titles), flagged
 
 
-def _keep_useful(keys: np.ndarray, past: int, flagged: np.ndarray, cap: int) -> np.ndarray:
-    """Sorted keys cut after the last one below `past` in any row; rows with more than
-    `cap` are flagged and emptied."""
+@lru_cache(maxsize=64)
+def _binomials(n: int) -> np.ndarray:
+    """C(r, j) for r, j <= n, saturated at 2^40 (only compared with caps of a few 1000)."""
+    table = np.zeros((n + 1, n + 1), np.int64)
+    for r in range(n + 1):
+        for j in range(r + 1):
+            table[r, j] = min(math.comb(r, j), 1 << 40)
+    return table
+
+
+def _surely_more(hi: np.ndarray, limit: np.ndarray, kmax: int, cap: int) -> np.ndarray:
+    """Rows that certainly have more than `cap` subsets of at most kmax titles under the
+    limit, known without enumerating them: with the titles sorted, every j-subset of the r
+    smallest weighs at most the r-th smallest plus the j - 1 before it, so when that window
+    is under the limit, all C(r, j) of them are. A dense ledger's half pools are mostly
+    such rows, and enumerating each up to the cap was most of the search."""
+    ordered = np.sort(hi, axis=1)
+    prefix = np.concatenate([np.zeros((len(hi), 1), np.int64), np.cumsum(ordered, 1)], 1)
+    binomials = _binomials(hi.shape[1])
+    at_least = np.ones(len(hi), np.int64)  # the empty subset
+    for j in range(1, min(kmax, hi.shape[1]) + 1):
+        windows = (prefix[:, j:] - prefix[:, :-j] <= limit[:, None]).sum(1)  # sorted: a prefix
+        at_least += binomials[np.where(windows > 0, windows + j - 1, 0), j]
+    return at_least > cap
+
+
+def _keep_useful(keys: np.ndarray, rows: np.ndarray, past: int, flagged: np.ndarray,
+                 cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys cut after the last one below `past` in any row, without the rows that
+    have more than `cap` (flagged; also those flagged before)."""
     useful = (keys < past).sum(1)
-    flagged |= useful > cap
-    keys = keys[:, : max(1, int(np.where(flagged, 0, useful).max()))]
-    if flagged.any():
-        keys[flagged] = past  # a view of a list only this function still holds
-    return keys
+    flagged[rows[useful > cap]] = True
+    keep = ~flagged[rows]
+    width = max(1, int(useful[keep].max())) if keep.any() else 1
+    if keep.all():
+        return keys[:, :width], rows
+    return keys[keep, :width], rows[keep]
 
 
 def meet_in_the_middle(lo, hi, dist, target, slack, kmax, cap) -> Fits:
