@@ -228,23 +228,23 @@ def rejected_pairs_sql() -> str:
         WHERE v.verdict = 'reject'"""
 
 
-def pair_ids_sql() -> str:
-    """The pairs of `m_pairs`, repeats included (the engine sorts them and drops repeats
-    faster than a DISTINCT over millions of rows). Their features are gathered by id from
-    the run's arrays (engine.pair_features): fetching strings and floats back per pair
-    cost more than blocking them."""
-    return "SELECT lid, pid FROM m_pairs"
-
-
-def shared_keys_sql() -> str:
-    """The pairs of `m_pairs` whose line and parcela print the same key, and which kind it
-    is: a valid CPF/CNPJ ('doc:') or another number ('num:'). Only the few pairs sharing one
-    come back; every other pair shares none."""
+def shared_key_codes_sql() -> str:
+    """Keys a pair can share, numbered: a valid CPF/CNPJ ('doc:') or another number ('num:')
+    printed on some line and on some parcela (a key on one side only is shared by no pair).
+    Which pairs share one is found by the engine over the pairs' ids (engine.KeyIndex):
+    joining every pair with the keys of both sides in SQL cost a pass over all pairs."""
     return """
-        WITH c AS (SELECT lid, pid FROM m_pairs),  -- repeats fold in the GROUP BY
-             lk AS (SELECT lid, unnest(keys) AS k FROM m_lines WHERE len(keys) > 0),
-             pk AS (SELECT pid, unnest(keys) AS k FROM m_parc WHERE len(keys) > 0)
-        SELECT c.lid, c.pid, bool_or(lk.k LIKE 'doc:%') AS same_document,
-               bool_or(lk.k LIKE 'num:%') AS same_number
-        FROM c JOIN lk USING (lid) JOIN pk ON pk.pid = c.pid AND pk.k = lk.k
-        GROUP BY c.lid, c.pid"""
+        SELECT k, (row_number() OVER () - 1)::BIGINT AS code, k LIKE 'doc:%' AS document
+        FROM (SELECT unnest(keys) AS k FROM m_lines
+              INTERSECT
+              SELECT unnest(keys) AS k FROM m_parc)
+        WHERE k LIKE 'doc:%' OR k LIKE 'num:%'"""
+
+
+def key_codes_sql(side: str, codes: str) -> str:
+    """(id, code) of every key in `codes` printed on the rows of `side` (m_lines by lid,
+    m_parc by pid)."""
+    row = "lid" if side == "m_lines" else "pid"
+    return f"""
+        SELECT s.{row} AS id, c.code
+        FROM (SELECT {row}, unnest(keys) AS k FROM {side}) s JOIN {codes} c USING (k)"""

@@ -29,11 +29,11 @@ from matchers.candidates import (
     aliases_sql,
     band_pass_sql,
     exact_pass_sql,
+    key_codes_sql,
     key_pass_sql,
-    pair_ids_sql,
     partial_pass_sql,
     rejected_pairs_sql,
-    shared_keys_sql,
+    shared_key_codes_sql,
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
@@ -333,18 +333,19 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
                  vocab: Vocab, sides: Sides, exclude: pd.DataFrame | None = None, *,
                  clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
-    store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
-    store.execute("DELETE FROM m_pairs USING m_rejected "
-                  "WHERE m_pairs.lid = m_rejected.lid AND m_pairs.pid = m_rejected.pid")
+    # Fetched straight from the query, repeats included: sorting them in numpy drops the
+    # repeats, and the rejected and already scored pairs, faster than a table of pairs
+    # DuckDB would write and delete from.
+    ids = store.query_arrays(f"SELECT lid, pid FROM ({union})")
     clock.lap(f"{stage}_block")
-    if exclude is not None and not exclude.empty:
-        store.replace_temp("m_seen", exclude)
-        store.execute("DELETE FROM m_pairs USING m_seen "
-                      "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
-    ids = store.query_arrays(pair_ids_sql())
-    lid, pid = _ordered_pairs(ids["lid"], ids["pid"], sides)
-    same_document, same_number = _shared_keys(store.query_arrays(shared_keys_sql()), lid, pid,
-                                              sides)
+    code = _ordered_pairs(ids["lid"], ids["pid"], sides)
+    del ids
+    seen = None if exclude is None else np.sort(sides.pair_code(exclude["lid"].to_numpy(),
+                                                                 exclude["pid"].to_numpy()))
+    code = code[~(_in_sorted(code, sides.rejected) | _in_sorted(code, seen))]
+    lid, pid = sides.pair_ids(code)
+    del code
+    same_document, same_number = sides.keys.shared(lid, pid)
     if needs_evidence:
         keep = _some_evidence(sides, lid, pid, same_document | same_number, settings.terms)
         lid, pid = lid[keep], pid[keep]
@@ -364,6 +365,52 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
 
 
 @dataclass(frozen=True)
+class KeyIndex:
+    """The keys pairs can share (engine codes of candidates.shared_key_codes_sql): each
+    line's codes (CSR by lid) and every parcela's (pid, code), so which pairs share one is
+    a lookup per key of the pair's line, not a join of every pair with both sides' keys."""
+
+    line_start: np.ndarray  # per lid, where its codes start in line_code (n_lines + 1)
+    line_code: np.ndarray
+    parcela_code: np.ndarray  # sorted pid * n_codes + code
+    document: np.ndarray  # per code: a CPF/CNPJ ('doc:'), else another number ('num:')
+
+    def shared(self, lid: np.ndarray, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """same_document and same_number per pair."""
+        same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
+        count = np.diff(self.line_start)[lid]
+        pair = np.flatnonzero(count)  # pairs whose line prints some key a parcela has
+        if len(pair) == 0 or len(self.parcela_code) == 0:
+            return same_document, same_number
+        count = count[pair]
+        # Per pair, each of its line's codes: the pair repeated once per code.
+        first = np.repeat(self.line_start[lid[pair]] - (np.cumsum(count) - count), count)
+        code = self.line_code[first + np.arange(len(first))]
+        pair = np.repeat(pair, count)
+        found = _in_sorted(pid[pair] * len(self.document) + code, self.parcela_code)
+        document = self.document[code]
+        same_document[pair[found & document]] = True
+        same_number[pair[found & ~document]] = True
+        return same_document, same_number
+
+
+def key_index(store: Store, n_lines: int) -> KeyIndex:
+    store.execute(f"CREATE OR REPLACE TEMP TABLE m_key_codes AS {shared_key_codes_sql()}")
+    document = store.query_arrays("SELECT document FROM m_key_codes ORDER BY code")["document"]
+    line = store.query_arrays(key_codes_sql("m_lines", "m_key_codes"))
+    parcela = store.query_arrays(key_codes_sql("m_parc", "m_key_codes"))
+    width = max(len(document), 1)
+    # Each line's distinct codes, grouped by line.
+    line_pairs = sorted_unique(line["id"].astype(np.int64) * width + line["code"])
+    line_id = line_pairs // width
+    return KeyIndex(
+        line_start=np.searchsorted(line_id, np.arange(n_lines + 1)),
+        line_code=line_pairs % width,
+        parcela_code=sorted_unique(parcela["id"].astype(np.int64) * width + parcela["code"]),
+        document=np.asarray(document, bool))
+
+
+@dataclass(frozen=True)
 class Sides:
     """What a pair's features need from its line and its parcela, as arrays indexed by lid
     and by pid: a pair's features are gathers by id, not a join that fetches strings and
@@ -372,9 +419,19 @@ class Sides:
     line: dict[str, np.ndarray]
     parcela: dict[str, np.ndarray]
     aliases: np.ndarray  # sorted alias_code of (memo counterpart, contact) pairs confirmed
+    keys: KeyIndex
+    rejected: np.ndarray  # sorted pair_code of the pairs a person rejected
 
     def alias_code(self, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
         return cp * (len(self.parcela["open"]) + 1) + contact
+
+    def pair_code(self, lid: np.ndarray, pid: np.ndarray) -> np.ndarray:
+        """One integer per pair, ordered as (lid, pid)."""
+        return lid.astype(np.int64) * len(self.parcela["open"]) + pid
+
+    def pair_ids(self, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        width = len(self.parcela["open"])
+        return code // width, code % width
 
 
 def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -402,16 +459,17 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
     contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
     known = (cp >= 0) & (contact >= 0)
-    sides = Sides(line, parcela, np.zeros(0, np.int64))
-    return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])))
+    keys = key_index(store, len(lines))
+    sides = Sides(line, parcela, np.zeros(0, np.int64), keys, np.zeros(0, np.int64))
+    rejected = store.query_arrays("SELECT lid, pid FROM m_rejected")
+    return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])),
+                 keys, sorted_unique(sides.pair_code(rejected["lid"], rejected["pid"])))
 
 
-def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct pairs by (lid, pid): the order every later tie-break relies on."""
-    width = len(sides.parcela["open"])
-    code = sorted_unique(lid.astype(np.int64) * width + pid)
-    return code // width, code % width
+def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides) -> np.ndarray:
+    """Codes of the distinct pairs, sorted by (lid, pid): the order every later tie-break
+    relies on."""
+    return sorted_unique(sides.pair_code(lid, pid))
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -420,16 +478,12 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
-def _shared_keys(shared: dict[str, np.ndarray], lid: np.ndarray, pid: np.ndarray,
-                 sides: Sides) -> tuple[np.ndarray, np.ndarray]:
-    """same_document and same_number per pair (lid, pid ordered), from the few sharing one."""
-    width = len(sides.parcela["open"])
-    at = np.searchsorted(lid * width + pid, shared["lid"].astype(np.int64) * width
-                         + shared["pid"])
-    same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
-    same_document[at] = shared["same_document"]
-    same_number[at] = shared["same_number"]
-    return same_document, same_number
+def _in_sorted(values: np.ndarray, ordered: np.ndarray | None) -> np.ndarray:
+    """Whether each value is in `ordered` (sorted): a binary search per value, no hash."""
+    if ordered is None or len(ordered) == 0:
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
 
 
 def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document: np.ndarray,
