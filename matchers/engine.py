@@ -39,10 +39,12 @@ from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import block_token, clean_name, document_keys, line_features
 from matchers.scoring import (
+    COMBINATION_COLUMNS,
     MIN_UNIVERSE,
-    U_OVERRIDDEN,
+    BitCodes,
     Vocab,
     em,
+    joined_tables,
     sample_u_levels,
     score,
     tf_columns,
@@ -294,30 +296,34 @@ EMPTY_PAIRS = {
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
     "weight": float, "probability": float}
-# Each pair's u (kept through EM, where m changes and u does not) is not needed after it.
-U_COLUMNS = [f"u_{signal}" for signal in U_OVERRIDDEN]
+# Each pair's (level, u) combinations (kept through EM, where m changes and u does not) are
+# not needed after it.
+U_COLUMNS = list(COMBINATION_COLUMNS.values())
 
 
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
                     clock: _Clock, sides: Sides) -> pd.DataFrame:
     b = settings.blocking
-    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab,
-                         sides, clock=clock, stage="exact")
+    first, first_codes = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings,
+                                      model, vocab, sides, clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     lids = sorted_unique(store.query_arrays("SELECT lid FROM m_lines")["lid"])
     store.replace_temp("m_residue", pd.DataFrame({"lid": lids[~np.isin(
         lids, confident.to_numpy(), kind="table")]}))
-    second = _scored_pass(store, [band_pass_sql(b, "m_residue", settings.terms),
-                                  partial_pass_sql(b, "m_residue")], settings, model, vocab,
-                          sides, exclude=first[["lid", "pid"]], clock=clock, stage="band",
-                          needs_evidence=True)
-    scored = [frame for frame in (first, second) if not frame.empty]
+    second, second_codes = _scored_pass(
+        store, [band_pass_sql(b, "m_residue", settings.terms), partial_pass_sql(b, "m_residue")],
+        settings, model, vocab, sides, exclude=first[["lid", "pid"]], clock=clock,
+        stage="band", needs_evidence=True)
+    scored = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
     if not scored:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
+    tables, offsets = joined_tables([codes for _, codes in scored])
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
-    pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
+    pairs = stacked([f for f, _ in scored], [f["amount_level"].to_numpy() >= 0 for f, _ in scored],
+                    [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
     del first, second, scored  # stacked copied them: holding on to both doubled the peak
-    pairs = em(pairs, model)  # the run's own data sharpens m (u comes from random pairs)
+    # The run's own data sharpens m (u comes from random pairs).
+    pairs = em(pairs, model, tables)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
     lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
@@ -331,7 +337,8 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
 
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
                  vocab: Vocab, sides: Sides, exclude: pd.DataFrame | None = None, *,
-                 clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
+                 clock: _Clock, stage: str, needs_evidence: bool = False
+                 ) -> tuple[pd.DataFrame, BitCodes | None]:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
     # Fetched straight from the query, repeats included: sorting them in numpy drops the
     # repeats, and the rejected and already scored pairs, faster than a table of pairs
@@ -354,14 +361,14 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     clock.lap(f"{stage}_features")
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
-            dtype=np.int8), weight=pd.Series(dtype=float))
+            dtype=np.int8), weight=pd.Series(dtype=float)), None
     scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
     clock.lap(f"{stage}_score")
     # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
     # The late/discount parts are not kept per pair: decide works them out again for the
     # few it allocates (explain is row by row), and 4 columns fewer of millions of pairs
     # is memory each later copy does not touch.
-    return scored.frame.drop(columns=SCORING_INPUTS)
+    return scored.frame.drop(columns=SCORING_INPUTS), scored.codes
 
 
 @dataclass(frozen=True)
@@ -521,12 +528,26 @@ def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray]) -> pd.DataFrame:
+def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray],
+            offsets: list[dict[str, int]]) -> pd.DataFrame:
     """The kept rows of frames of pairs with the same columns, one after the other, column
-    by column: pandas' concat of equal block layouts took 0.2-0.5 s for 800k pairs and a
-    boolean .loc as long again, numpy's 0.05 s."""
-    return frame_of({c: np.concatenate([f[c].to_numpy()[k] for f, k in zip(
-        frames, keep, strict=True)]) for c in frames[0].columns})
+    by column, each frame's values of a column in `offsets` shifted by its offset there.
+    Each column's kept rows are written once, into the stacked array (pandas' concat of
+    equal block layouts took 0.2-0.5 s for 800k pairs and a boolean .loc as long again; a
+    mask, then a concatenate, copied every value twice)."""
+    sizes = [int(np.count_nonzero(k)) for k in keep]
+    ends = np.cumsum(sizes)
+    columns = {}
+    for c in frames[0].columns:
+        out = np.empty(int(ends[-1]), frames[0][c].to_numpy().dtype)
+        for frame, kept, offset, end, size in zip(frames, keep, offsets, ends, sizes,
+                                                  strict=True):
+            part = out[end - size:end]
+            np.compress(kept, frame[c].to_numpy(), out=part)
+            if offset.get(c, 0):
+                part += np.asarray(offset[c], part.dtype)
+        columns[c] = out
+    return frame_of(columns)
 
 
 def taken(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:

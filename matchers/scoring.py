@@ -7,7 +7,7 @@ list of its contributions, and the report can show which signal carried it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -128,6 +128,7 @@ def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
 class Scored:
     frame: pd.DataFrame  # the candidate frame plus levels, bits, weight, probability
     explained: Explained
+    codes: BitCodes  # the frame's COMBINATION_COLUMNS index these tables
 
 
 def amount_level(paid: np.ndarray, open_cents: np.ndarray, explained: Explained,
@@ -164,18 +165,20 @@ def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
 def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
           vocab: Vocab) -> Scored:
     lv, explained, similarity = levels(frame, terms, band_pct, vocab)
-    u = u_overrides(frame, lv, model)
-    bits = weights(lv, u, model)
+    codes = bit_codes(lv, u_overrides(frame, lv, model), model)
+    bits = coded_weights(codes, model)
     total = model.prior_bits + sum(bits.values())
-    # The u of each pair is kept: it does not change while EM re-estimates m.
-    columns = {f"u_{signal}": values for signal, values in u.items()}
+    # Each pair's (level, u) combinations are kept: they do not change while EM
+    # re-estimates m, so EM need not find them again from each pair's u.
+    columns = {COMBINATION_COLUMNS[signal]: index.astype(np.int32)
+               for signal, index in codes.index.items()}
     columns["name_sim"] = similarity
     for signal in lv:
         columns[f"{signal}_level"] = lv[signal]
         columns[f"{signal}_bits"] = bits[signal]
     columns["weight"], columns["probability"] = total, probability(total)
     frame = with_columns(frame, columns)
-    return Scored(frame, explained)
+    return Scored(frame, explained, replace(codes, index={}))  # the frame holds the index
 
 
 def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -188,18 +191,21 @@ def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.D
 
 
 SIGNAL_NAMES = ("amount", "date", "name", "key")
+COMBINATION_COLUMNS = {signal: f"combination_{signal}" for signal in SIGNAL_NAMES}
 
 
-def em(frame: pd.DataFrame, model: Model, rounds: int = EM_ROUNDS) -> pd.DataFrame:
+def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROUNDS
+       ) -> pd.DataFrame:
     """`rounds` of expectation-maximisation of m over the run's candidate pairs (the run's
     own data sharpens m; u, from random pairs, stays), then the pairs' bits, weight and
-    probability under the last m. Levels and u do not change between rounds, so the
-    (level, u) combinations are found once and each round's bits are computed per
-    combination; a round in between needs only the probabilities."""
+    probability under the last m. Levels and u do not change between rounds: each pair's
+    (level, u) combinations were found when it was scored (its COMBINATION_COLUMNS, into
+    `tables`), each round's bits are computed per combination, and a round in between
+    needs only the probabilities."""
     if rounds == 0 or frame.empty:
         return frame
     lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
-    codes = bit_codes(lv, {s: frame[f"u_{s}"].to_numpy() for s in U_OVERRIDDEN}, model)
+    codes = replace(tables, index={s: frame[c].to_numpy() for s, c in COMBINATION_COLUMNS.items()})
     p = frame["probability"].to_numpy()
     for _ in range(rounds):
         model = em_m(lv, p, model)
@@ -267,12 +273,6 @@ def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
     return {"amount": amount_u, "name": name_u, "key": key_u}
 
 
-def weights(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
-            ) -> dict[str, np.ndarray]:
-    """log2(m/u) per signal, with the per-pair u of u_overrides."""
-    return coded_weights(bit_codes(lv, u, model), model)
-
-
 @dataclass(frozen=True)
 class BitCodes:
     """Per signal, the distinct (level, u) combinations the pairs take, and each pair's
@@ -283,6 +283,20 @@ class BitCodes:
     level: Mapping[str, np.ndarray]  # per combination
     u: Mapping[str, np.ndarray]  # per combination
     explained: np.ndarray  # per date combination: the pair's amount is explained
+
+
+def joined_tables(parts: Sequence[BitCodes]) -> tuple[BitCodes, list[dict[str, int]]]:
+    """The combination tables of several passes one after the other (a combination two
+    passes share is there twice, with the same bits), and per pass the offset of its
+    tables in them: what its pairs' indexes become when the passes' pairs are stacked.
+    The index is left empty: the stacked pairs carry it."""
+    offsets = [{s: sum(len(q.level[s]) for q in parts[:k]) for s in SIGNAL_NAMES}
+               for k in range(len(parts))]
+    tables = BitCodes(
+        index={}, level={s: np.concatenate([q.level[s] for q in parts]) for s in SIGNAL_NAMES},
+        u={s: np.concatenate([q.u[s] for q in parts]) for s in SIGNAL_NAMES},
+        explained=np.concatenate([q.explained for q in parts]))
+    return tables, offsets
 
 
 def bit_codes(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
