@@ -42,6 +42,7 @@ from matchers.scoring import (
     COMBINATION_COLUMNS,
     MIN_UNIVERSE,
     BitCodes,
+    TermFrequencies,
     Vocab,
     em,
     joined_tables,
@@ -286,9 +287,8 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
     return {s: frame[f"{s}_level"].to_numpy(np.int8) for s in ("amount", "date", "name", "key")}
 
 
-SCORING_INPUTS = ["nm", "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density",
-                  "tf_name", "same_token", "same_document", "same_number", "line_has_document",
-                  "known_alias"]
+SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]
+TF_PARCELA = ["tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density"]
 EMPTY_PAIRS = {
     "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
     "cp": np.int64, "nm": np.int64, "contact": np.int64, "has_counterpart": bool,
@@ -362,7 +362,9 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
             dtype=np.int8), weight=pd.Series(dtype=float)), None
-    scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
+    scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab,
+                   TermFrequencies({c: sides.parcela[c] for c in TF_PARCELA},
+                                   {"tf_name": sides.line["tf_name"]}))
     clock.lap(f"{stage}_score")
     # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
     # The late/discount parts are not kept per pair: decide works them out again for the
@@ -460,8 +462,7 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
                "has_name": (parcelas["name"] != "").to_numpy(bool),
                "has_document": parcelas["has_document"].to_numpy(bool),
                "token": token[len(lines):],
-               **{c: parcelas[c].to_numpy(float) for c in (
-                   "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")}}
+               **{c: parcelas[c].to_numpy(float) for c in TF_PARCELA}}
     alias = store.query_frame("SELECT counterpart, contact_id FROM m_alias")
     cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
     contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
@@ -495,20 +496,16 @@ def _in_sorted(values: np.ndarray, ordered: np.ndarray | None) -> np.ndarray:
 
 def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document: np.ndarray,
                   same_number: np.ndarray) -> pd.DataFrame:
-    """What scoring needs per pair: numbers and codes, no strings."""
+    """What scoring needs per pair: numbers and codes, no strings. Term frequencies are not
+    among them: scoring gathers them for the few pairs whose u uses them."""
     line, parcela = sides.line, sides.parcela
     cp, contact = line["cp"][lid], parcela["contact"][pid]
-    token = line["token"][lid]
     return frame_of({
         "lid": lid, "pid": pid, "amt": line["amt"][lid], "open": parcela["open"][pid],
         "lag": line["day"][lid] - parcela["due"][pid], "cp": cp, "nm": parcela["nm"][pid],
         "contact": contact, "has_counterpart": line["has_counterpart"][lid],
         "has_name": parcela["has_name"][pid],
-        "same_token": (token >= 0) & (token == parcela["token"][pid]),
-        **{c: parcela[c][pid] for c in (
-            "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")},
-        "tf_name": line["tf_name"][lid], "same_document": same_document,
-        "same_number": same_number,
+        "same_document": same_document, "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
         "known_alias": _known_alias(sides, cp, contact)})
 

@@ -162,10 +162,27 @@ def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
             explained, similarity)
 
 
+@dataclass(frozen=True)
+class TermFrequencies:
+    """The term frequencies u_overrides reads, per parcela (by pid) and per line (by lid):
+    a pair's are gathered only for the pairs whose u uses them (most pairs use one or
+    none), not copied into every pair's frame."""
+
+    parcela: Mapping[str, np.ndarray]  # tf_amount, tf_amount_others, tf_contact, tf_unit,
+    # cent_density
+    line: Mapping[str, np.ndarray]  # tf_name
+
+    def at(self, column: str, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """The column's value for the pairs at these rows of frame."""
+        if column in self.line:
+            return self.line[column][frame["lid"].to_numpy()[rows]]
+        return self.parcela[column][frame["pid"].to_numpy()[rows]]
+
+
 def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
-          vocab: Vocab) -> Scored:
+          vocab: Vocab, tf: TermFrequencies) -> Scored:
     lv, explained, similarity = levels(frame, terms, band_pct, vocab)
-    codes = bit_codes(lv, u_overrides(frame, lv, model), model)
+    codes = bit_codes(lv, u_overrides(frame, lv, model, tf), model)
     bits = coded_weights(codes, model)
     total = model.prior_bits + sum(bits.values())
     # Each pair's (level, u) combinations are kept: they do not change while EM
@@ -241,35 +258,35 @@ def _explained(amount_level: np.ndarray) -> np.ndarray:
                                   AMOUNT_LEVELS.index("discount")])
 
 
-def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
-                ) -> dict[str, np.ndarray]:
+def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model,
+                tf: TermFrequencies) -> dict[str, np.ndarray]:
     """Per pair u for the signals whose chance agreement depends on the value: exact amounts
     and strong names by term frequency, explained amounts by centavo density, aliases by
-    the contact's share."""
+    the contact's share. Each starts from its level's u, and the pairs a condition picks
+    take the condition's u (the later assignment wins where two conditions hold)."""
     exact = lv["amount"] == AMOUNT_LEVELS.index("exact")
+    strong_name = lv["name"] <= 1
+    amount_u = np.asarray(model.u["amount"])[lv["amount"]]
     # An amount the arithmetic explains to the centavo is about as rare, by chance, as an
     # exact one: a few centavos of slack over the spread of amounts.
-    explained = _explained(lv["amount"])
-    strong_name = lv["name"] <= 1
-    amount_u = np.select([exact & strong_name, exact, explained],
-                         [frame["tf_amount_others"].to_numpy(float),
-                          frame["tf_amount"].to_numpy(float),
-                          np.minimum(EXPLAINED_CHANCES * frame["cent_density"].to_numpy(float),
-                                     1.0)],
-                         np.asarray(model.u["amount"])[lv["amount"]])
+    rows = np.flatnonzero(_explained(lv["amount"]))
+    amount_u[rows] = np.minimum(EXPLAINED_CHANCES * tf.at("cent_density", frame, rows), 1.0)
+    rows = np.flatnonzero(exact)
+    amount_u[rows] = tf.at("tf_amount", frame, rows)
+    rows = np.flatnonzero(exact & strong_name)
+    amount_u[rows] = tf.at("tf_amount_others", frame, rows)
     # A strong name agreement is as likely by chance as the name is common among the
     # parcelas: the contact's own share, or the share its truncated form reaches.
-    name_u = np.where(strong_name,
-                      np.maximum.reduce([frame["tf_contact"].to_numpy(float),
-                                         frame["tf_name"].to_numpy(float),
-                                         frame["tf_unit"].to_numpy(float)]),
-                      np.asarray(model.u["name"])[lv["name"]])
+    name_u = np.asarray(model.u["name"])[lv["name"]]
+    rows = np.flatnonzero(strong_name)
+    name_u[rows] = np.maximum(np.maximum(tf.at("tf_contact", frame, rows),
+                                         tf.at("tf_name", frame, rows)),
+                              tf.at("tf_unit", frame, rows))
     # A memo counterpart confirmed before for this contact agrees by chance as often as the
     # contact's parcelas come up among all of them.
-    key_u = np.where(lv["key"] == KEY_LEVELS.index("known_alias"),
-                     np.maximum(frame["tf_contact"].to_numpy(float),
-                                frame["tf_unit"].to_numpy(float)),
-                     np.asarray(model.u["key"])[lv["key"]])
+    key_u = np.asarray(model.u["key"])[lv["key"]]
+    rows = np.flatnonzero(lv["key"] == KEY_LEVELS.index("known_alias"))
+    key_u[rows] = np.maximum(tf.at("tf_contact", frame, rows), tf.at("tf_unit", frame, rows))
     return {"amount": amount_u, "name": name_u, "key": key_u}
 
 
@@ -361,10 +378,7 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
             "cp": li["cp"].to_numpy(), "nm": pj["nm"].to_numpy(),
             "has_counterpart": True, "has_name": True,
             "same_document": False, "same_number": False, "known_alias": False,
-            "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
-            "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
-            "tf_amount_others": 0.0,
-            "cent_density": 0.0}))
+            "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy()}))
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
