@@ -127,7 +127,6 @@ def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
 @dataclass(frozen=True)
 class Scored:
     frame: pd.DataFrame  # the candidate frame plus levels, bits, weight, probability
-    explained: Explained
     codes: BitCodes  # the frame's COMBINATION_COLUMNS index these tables
 
 
@@ -151,15 +150,17 @@ def key_level(frame: pd.DataFrame) -> np.ndarray:
 
 
 def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
-           ) -> tuple[dict[str, np.ndarray], Explained, np.ndarray]:
+           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Comparison levels per signal, and the name similarity."""
     paid, open_cents = frame["amt"].to_numpy(np.int64), frame["open"].to_numpy(np.int64)
     lag = frame["lag"].to_numpy(np.int64)
-    explained = explain(paid, open_cents, lag, terms)
+    # The amount first: the arithmetic's parts (four integers per pair) are let go before
+    # the name comparison, the stage of the run holding the most memory.
+    amount = amount_level(paid, open_cents, explain(paid, open_cents, lag, terms), band_pct)
     similarity = name_similarity(frame["cp"].to_numpy(np.int64), frame["nm"].to_numpy(np.int64),
                                  vocab)
-    return ({"amount": amount_level(paid, open_cents, explained, band_pct),
-             "date": date_level(lag), "name": name_level(similarity), "key": key_level(frame)},
-            explained, similarity)
+    return ({"amount": amount, "date": date_level(lag), "name": name_level(similarity),
+             "key": key_level(frame)}, similarity)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class TermFrequencies:
 
 def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
           vocab: Vocab, tf: TermFrequencies) -> Scored:
-    lv, explained, similarity = levels(frame, terms, band_pct, vocab)
+    lv, similarity = levels(frame, terms, band_pct, vocab)
     codes = bit_codes(lv, u_overrides(frame, lv, model, tf), model)
     bits = coded_weights(codes, model)
     total = model.prior_bits + sum(bits.values())
@@ -189,13 +190,13 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
     # re-estimates m, so EM need not find them again from each pair's u.
     columns = {COMBINATION_COLUMNS[signal]: index.astype(np.int32)
                for signal, index in codes.index.items()}
+    codes = replace(codes, index={})  # the frame holds the index, in half the bytes
     columns["name_sim"] = similarity
     for signal in lv:
         columns[f"{signal}_level"] = lv[signal]
         columns[f"{signal}_bits"] = bits[signal]
     columns["weight"], columns["probability"] = total, probability(total)
-    frame = with_columns(frame, columns)
-    return Scored(frame, explained, replace(codes, index={}))  # the frame holds the index
+    return Scored(with_columns(frame, columns), codes)
 
 
 def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -382,7 +383,7 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
-    lv, _, _ = levels(sample, terms, band_pct, vocab)
+    lv, _ = levels(sample, terms, band_pct, vocab)
     lv["amount"] = np.where(lv["amount"] < 0, len(AMOUNT_LEVELS) - 1, lv["amount"]).astype(np.int8)
     # Random pairs are almost never on the same key; the floor in u_from_sample covers it.
     return lv
