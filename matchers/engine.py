@@ -318,21 +318,60 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     if not scored:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
     tables, offsets = joined_tables([codes for _, codes in scored])
+    frames = [f for f, _ in scored]
+    columns = [c for c in frames[0].columns if c not in U_COLUMNS]
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
-    pairs = stacked([f for f, _ in scored], [f["amount_level"].to_numpy() >= 0 for f, _ in scored],
-                    [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
-    del first, second, scored  # stacked copied them: holding on to both doubled the peak
+    keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
+    # EM and the bound per line read a few columns of every pair: those are stacked. The
+    # rest are taken from each pass's arrays for the pairs kept in the end only: stacking
+    # every column copied all of them once more.
+    ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
+                     [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
+    rest = [{c: f[c].to_numpy() for c in columns if c not in RANKING_COLUMNS} for f in frames]
+    kept = [np.flatnonzero(k) for k in keep]
+    del first, second, scored, frames, keep
     # The run's own data sharpens m (u comes from random pairs).
-    pairs = em(pairs, model, tables)
+    ranked = em(ranked, model, tables)
+    for arrays in rest:  # EM's bits replace scoring's
+        for c in ranked.columns:
+            arrays.pop(c, None)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
-    lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
+    lid, weight, pid = (ranked[c].to_numpy() for c in ("lid", "weight", "pid"))
     order = line_weight_order(lid, weight, pid)
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    top = taken(pairs.drop(columns=U_COLUMNS), order[rank < b.max_candidates])
+    rows = order[rank < b.max_candidates]
+    picks = _picks(kept, rows)
+    top = frame_of({c: ranked[c].to_numpy()[rows] if c in ranked.columns
+                    else _picked(rest, picks, c, len(rows)) for c in columns})
     clock.lap("top")
     return top
+
+
+# What EM and the bound on candidates per line read of every pair.
+RANKING_COLUMNS = ["lid", "pid", *(f"{s}_level" for s in ("amount", "date", "name", "key")),
+                   *COMBINATION_COLUMNS.values(), "weight", "probability"]
+
+
+def _picks(kept: list[np.ndarray], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Where rows of the stacked kept pairs of the passes come from: per pass, the
+    positions in `rows` of its pairs, and their rows in the pass's arrays."""
+    ends = np.cumsum([len(k) for k in kept])
+    which = np.searchsorted(ends, rows, side="right")
+    picks = []
+    for i, of_pass in enumerate(kept):
+        at = np.flatnonzero(which == i)
+        picks.append((at, of_pass[rows[at] - (ends[i] - len(of_pass))]))
+    return picks
+
+
+def _picked(arrays: list[dict[str, np.ndarray]], picks: list[tuple[np.ndarray, np.ndarray]],
+            column: str, size: int) -> np.ndarray:
+    out = np.empty(size, arrays[0][column].dtype)
+    for of_pass, (at, source) in zip(arrays, picks, strict=True):
+        out[at] = of_pass[column][source]
+    return out
 
 
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
@@ -545,11 +584,6 @@ def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray],
                 part += np.asarray(offset[c], part.dtype)
         columns[c] = out
     return frame_of(columns)
-
-
-def taken(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """frame.take(rows) with a fresh index, column by column."""
-    return frame_of({c: frame[c].to_numpy()[rows] for c in frame.columns})
 
 
 def _some_evidence(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_key: np.ndarray,
