@@ -364,22 +364,26 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
                     ) -> dict[str, np.ndarray]:
     """Levels of random same-direction pairs: what unrelated pairs look like in this run."""
     rng = np.random.default_rng(seed)
+    # Only the few columns levels read, taken by row number: a copy of each side's rows
+    # (memos and keys included) cost more than the sample.
+    line = {c: lines[c].to_numpy() for c in ("amt", "day", "cp", "has_document")}
+    parcela = {c: parcelas[c].to_numpy() for c in ("open", "due", "nm", "has_document")}
     frames = []
     for direction in (0, 1):
-        lside = lines[lines["dir"] == direction]
-        pside = parcelas[parcelas["dir"] == direction]
-        if lside.empty or pside.empty:
+        lside = np.flatnonzero(lines["dir"].to_numpy() == direction)
+        pside = np.flatnonzero(parcelas["dir"].to_numpy() == direction)
+        if len(lside) == 0 or len(pside) == 0:
             continue
         n = max(1, size * len(lside) // max(len(lines), 1))
-        li = lside.iloc[rng.integers(0, len(lside), n)].reset_index(drop=True)
-        pj = pside.iloc[rng.integers(0, len(pside), n)].reset_index(drop=True)
+        li = lside[rng.integers(0, len(lside), n)]
+        pj = pside[rng.integers(0, len(pside), n)]
         frames.append(pd.DataFrame({
-            "amt": li["amt"].to_numpy(), "open": pj["open"].to_numpy(),
-            "lag": li["day"].to_numpy() - pj["due"].to_numpy(),
-            "cp": li["cp"].to_numpy(), "nm": pj["nm"].to_numpy(),
+            "amt": line["amt"][li], "open": parcela["open"][pj],
+            "lag": line["day"][li] - parcela["due"][pj],
+            "cp": line["cp"][li], "nm": parcela["nm"][pj],
             "has_counterpart": True, "has_name": True,
             "same_document": False, "same_number": False, "known_alias": False,
-            "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy()}))
+            "line_has_document": line["has_document"][li] & parcela["has_document"][pj]}))
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
