@@ -414,48 +414,54 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
 
 @dataclass(frozen=True)
 class KeyIndex:
-    """The keys pairs can share (engine codes of candidates.shared_key_codes_sql): each
-    line's codes (CSR by lid) and every parcela's (pid, code), so which pairs share one is
-    a lookup per key of the pair's line, not a join of every pair with both sides' keys."""
+    """The keys pairs can share (codes of candidates.shared_key_codes_sql), each side's by
+    row (CSR: a row's codes are code[start[row]:start[row + 1]]). Which pairs share one is
+    found among the pairs both of whose sides print such a key, by comparing their codes:
+    not a join of every pair with both sides' keys, nor a search per pair."""
 
-    line_start: np.ndarray  # per lid, where its codes start in line_code (n_lines + 1)
+    line_start: np.ndarray  # n_lines + 1
     line_code: np.ndarray
-    parcela_code: np.ndarray  # sorted pid * n_codes + code
+    parcela_start: np.ndarray  # n_parcelas + 1
+    parcela_code: np.ndarray
     document: np.ndarray  # per code: a CPF/CNPJ ('doc:'), else another number ('num:')
 
     def shared(self, lid: np.ndarray, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """same_document and same_number per pair."""
         same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
-        count = np.diff(self.line_start)[lid]
-        pair = np.flatnonzero(count)  # pairs whose line prints some key a parcela has
-        if len(pair) == 0 or len(self.parcela_code) == 0:
-            return same_document, same_number
-        count = count[pair]
-        # Per pair, each of its line's codes: the pair repeated once per code.
-        first = np.repeat(self.line_start[lid[pair]] - (np.cumsum(count) - count), count)
-        code = self.line_code[first + np.arange(len(first))]
-        pair = np.repeat(pair, count)
-        found = _in_sorted(pid[pair] * len(self.document) + code, self.parcela_code)
-        document = self.document[code]
-        same_document[pair[found & document]] = True
-        same_number[pair[found & ~document]] = True
+        line_count = np.diff(self.line_start)[lid]
+        pair = np.flatnonzero(line_count)
+        parcela_count = np.diff(self.parcela_start)[pid[pair]]
+        both = parcela_count > 0
+        pair, line_count, parcela_count = pair[both], line_count[pair[both]], parcela_count[both]
+        # Each pair once per (line code, parcela code): most print one key a side.
+        combinations = line_count * parcela_count
+        pair_of = np.repeat(np.arange(len(pair)), combinations)
+        k = np.arange(len(pair_of)) - np.repeat(np.cumsum(combinations) - combinations,
+                                                combinations)
+        of_parcela = parcela_count[pair_of]
+        line_code = self.line_code[self.line_start[lid[pair]][pair_of] + k // of_parcela]
+        parcela_code = self.parcela_code[self.parcela_start[pid[pair]][pair_of] + k % of_parcela]
+        found = line_code == parcela_code
+        document = self.document[line_code[found]]
+        at = pair[pair_of[found]]
+        same_document[at[document]] = True
+        same_number[at[~document]] = True
         return same_document, same_number
 
 
-def key_index(store: Store, n_lines: int) -> KeyIndex:
+def key_index(store: Store, n_lines: int, n_parcelas: int) -> KeyIndex:
     store.execute(f"CREATE OR REPLACE TEMP TABLE m_key_codes AS {shared_key_codes_sql()}")
     document = store.query_arrays("SELECT document FROM m_key_codes ORDER BY code")["document"]
-    line = store.query_arrays(key_codes_sql("m_lines", "m_key_codes"))
-    parcela = store.query_arrays(key_codes_sql("m_parc", "m_key_codes"))
     width = max(len(document), 1)
-    # Each line's distinct codes, grouped by line.
-    line_pairs = sorted_unique(line["id"].astype(np.int64) * width + line["code"])
-    line_id = line_pairs // width
-    return KeyIndex(
-        line_start=np.searchsorted(line_id, np.arange(n_lines + 1)),
-        line_code=line_pairs % width,
-        parcela_code=sorted_unique(parcela["id"].astype(np.int64) * width + parcela["code"]),
-        document=np.asarray(document, bool))
+    starts, codes = [], []
+    for side, rows in (("m_lines", n_lines), ("m_parc", n_parcelas)):
+        found = store.query_arrays(key_codes_sql(side, "m_key_codes"))
+        # Each row's distinct codes, grouped by row.
+        packed = sorted_unique(found["id"].astype(np.int64) * width + found["code"])
+        starts.append(np.searchsorted(packed // width, np.arange(rows + 1)))
+        codes.append(packed % width)
+    return KeyIndex(line_start=starts[0], line_code=codes[0], parcela_start=starts[1],
+                    parcela_code=codes[1], document=np.asarray(document, bool))
 
 
 @dataclass(frozen=True)
@@ -506,7 +512,7 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
     contact = pd.Index(pd.factorize(parcelas["contact_id"])[1]).get_indexer(alias["contact_id"])
     known = (cp >= 0) & (contact >= 0)
-    keys = key_index(store, len(lines))
+    keys = key_index(store, len(lines), len(parcelas))
     sides = Sides(line, parcela, np.zeros(0, np.int64), keys, np.zeros(0, np.int64))
     rejected = store.query_arrays("SELECT lid, pid FROM m_rejected")
     return Sides(line, parcela, sorted_unique(sides.alias_code(cp[known], contact[known])),
