@@ -10,9 +10,10 @@ shared/notes/performance.md). Passes, each over the engine's `m_lines` and `m_pa
   (direction, amount, week) with more than `hot_block` parcelas (twenty R$ 99,90 plans due
   the same week) is reached only through the name's block token: without a name such a
   line cannot be told apart anyway, and joining it would cost O(block) per line;
-- band: the amount within a few percent (late fees, discounts, rounding), joined on
-  (direction, 1 % amount bucket, 14-day bin), for lines the exact pass left without a
-  confident match;
+- band: the amount within a few percent (late fees, discounts, rounding), for lines the
+  exact pass left without a confident match: where the late/discount arithmetic could
+  explain the amount, joined on (direction, amount key, 14-day bin), or the name token
+  or a key is shared;
 - partial: the line pays less than the parcela (a partial payment or half of a split),
   joined on (direction, name block token, 14-day bin): only a name can propose those.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from matchers.arithmetic import COMPENSATION_DAYS, ROUNDING_SLACK_CENTS, LateTerms
 
-BAND_BUCKET = 0.01  # width of an amount bucket, as a fraction
+BAND_BUCKET = 0.01  # width of an amount bucket of the discount probes, as a fraction
 BIN_DAYS = 14
 
 
@@ -85,10 +86,6 @@ def _band_bp(b: Blocking) -> int:
     return round(b.band_pct * 100)
 
 
-def _bucket(column: str) -> str:
-    return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS INTEGER)"
-
-
 def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     """Lines in `residue` (a table of lids) against parcelas within band_pct of their amount,
     where something could explain the difference or vouch for the payer: an amount the
@@ -97,70 +94,141 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     (168 per residue line in a dense ledger). The engine checks the evidence exactly.
 
     Each reason is its own equi-join, reaching only where it can hold: charges only on a
-    parcela due before the line and below its amount (buckets at or below the line's, bins
-    of the late days), a discount only on one due on or after the line's day and above its
-    amount; one join over the whole band and window, filtered after, emitted twice the
-    rows. A pair found by two reasons comes twice (the engine drops repeats)."""
+    parcela due before the line and below its amount, through the few keys of the amount
+    less its juros the arithmetic could reach (_amount_key; on 1 % amount buckets a line
+    met every parcela up to 5 % below it, and the filter threw away 98 % of those rows);
+    a discount only on one due on or after the line's day and above its amount. A pair
+    found by two reasons comes twice (the engine drops repeats)."""
+    probes = _charge_probes(b, terms)
+    name = {rate: f"key_{i}" for i, rate in enumerate(probes)}
+    keys = "".join(f", {_amount_key(rate, 'open', 'due')} AS {name[rate]}" for rate in probes)
+    band = f"abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"
+    late = " UNION ALL ".join(
+        f"""SELECT l.lid, p.pid, l.day - p.due AS lag,
+                   (l.amt - p.open) * 10000.0 / p.open AS bp,
+                   {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
+            FROM ({sql}) l JOIN parc p
+              ON p.dir = l.dir AND p.{name[rate]} = l.key AND p.bin = l.bin
+            WHERE {_lag_filter(b)} AND l.amt > p.open AND {band}"""
+        for rate, sql in probes.items())
+    # Discounts of round percentages 0.5 % apart leave little of the band out: a line
+    # probes the 1 % buckets at or above its amount.
     reach = int(b.band_pct / (BAND_BUCKET * 100)) + 1
-    late_bins = (f"unnest(range((day - {int(b.late_days)}) // {BIN_DAYS}, "
-                 f"(day - 1) // {BIN_DAYS} + 1)) AS bin")
     early_bins = (f"unnest(range(day // {BIN_DAYS}, (day + {int(b.early_days)}) // {BIN_DAYS} + 1))"
                   " AS bin")
     return f"""
         WITH parc AS (SELECT pid, dir, open, due, btok, {_bucket('open')} AS bucket,
-                             due // {BIN_DAYS} AS bin FROM m_parc),
+                             due // {BIN_DAYS} AS bin{keys}
+                      FROM m_parc),
              residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
-             below AS (SELECT lid, dir, amt, day,
-                              unnest(range({_bucket('amt')} - {reach}, {_bucket('amt')} + 1))
-                                  AS bucket
-                       FROM residue),
+             late AS ({late}),
              above AS (SELECT lid, dir, amt, day,
                               unnest(range({_bucket('amt')}, {_bucket('amt')} + {reach + 1}))
                                   AS bucket
                        FROM residue),
              -- a second unnest in the same SELECT would zip with the first, not multiply
-             late_probes AS (SELECT *, {late_bins} FROM below),
              early_probes AS (SELECT *, {early_bins} FROM above),
-             late AS (
-                 SELECT l.lid, p.pid, l.day - p.due AS lag,
-                        (l.amt - p.open) * 10000.0 / p.open AS bp,
-                        {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
-                 FROM late_probes l JOIN parc p
-                   ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
-                 WHERE {_lag_filter(b)} AND l.amt > p.open
-                   AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}),
              early AS (
                  SELECT l.lid, p.pid, l.day - p.due AS lag,
                         (l.amt - p.open) * 10000.0 / p.open AS bp,
                         {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
                  FROM early_probes l JOIN parc p
                    ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
-                 WHERE {_lag_filter(b)} AND l.amt < p.open
-                   AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}),
+                 WHERE {_lag_filter(b)} AND l.amt < p.open AND {band}),
+             explained AS (SELECT * FROM late UNION ALL SELECT * FROM early),
              named_probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
                               FROM residue WHERE btok <> ''),
              line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
              key_probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM line_keys),
              parc_keys AS (SELECT pid, dir, open, due, due // {BIN_DAYS} AS bin,
                                   unnest(keys) AS k FROM m_parc)
-        SELECT lid, pid, 'band' AS pass FROM late WHERE {_explainable(terms)}
-        UNION ALL
-        SELECT lid, pid, 'band' AS pass FROM early WHERE {_explainable(terms)}
+        SELECT lid, pid, 'band' AS pass FROM explained WHERE {_explainable(terms)}
         UNION ALL
         SELECT l.lid, p.pid, 'band' AS pass
         FROM named_probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin
-        WHERE {_lag_filter(b)} AND l.amt <> p.open
-          AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}
+        WHERE {_lag_filter(b)} AND l.amt <> p.open AND {band}
         UNION ALL
         SELECT DISTINCT l.lid, p.pid, 'band' AS pass
         FROM key_probes l JOIN parc_keys p ON p.dir = l.dir AND p.k = l.k AND p.bin = l.bin
-        WHERE {_lag_filter(b)} AND l.amt <> p.open
-          AND abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"""
+        WHERE {_lag_filter(b)} AND l.amt <> p.open AND {band}"""
+
+
+def _charge_probes(b: Blocking, terms: LateTerms) -> dict[int, str]:
+    """Per juros rate of the charges _explainable lets through, the rows (lid, dir, amt,
+    day, key, bin) of `residue` probing the parcelas' _amount_key of that rate: the keys
+    each charge of the rate could reach (_key_probes), in the bins of the late days.
+
+    For lag >= 1 (see _amount_key), multa - rate * min(lag, fewest) / 30 - curve <= D
+    (less the margin) and D <= multa - rate * most / 30 (plus the margin); whatever the
+    margin, D lies where 0 < bp <= band and 1 <= lag <= late_days put it."""
+    fewest, most = max(COMPENSATION_DAYS), min(COMPENSATION_DAYS)
+    curve, band = _curve_bp(b), _band_bp(b)
+    late_bins = (f"unnest(range((day - {int(b.late_days)}) // {BIN_DAYS}, "
+                 f"(day - 1) // {BIN_DAYS} + 1)) AS bin")
+    charges = sorted({(terms.multa_bp, terms.juros_month_bp), (terms.multa_bp, 0),
+                      (0, terms.juros_month_bp)})
+    probes = {}
+    for rate in sorted({rate for _, rate in charges}):
+        spans = [(multa + min(-rate * t / 30 for t in range(fewest + 1)) - curve,
+                  multa - rate * most / 30) for multa, of_rate in charges if of_rate == rate]
+        juros = (-rate / 30, -rate * b.late_days / 30)  # at the fewest and most days late
+        probes[rate] = _key_probes(b, rate, spans, late_bins,
+                                   (min(juros) - curve, max(juros) + band))
+    return probes
+
+
+def _bucket(column: str) -> str:
+    return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS BIGINT)"
 
 
 # Centavos explain may be off from the exact rates: its slack, and a half centavo for each
 # of the two roundings; one more for float error.
 _EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
+KEY_BUCKET_BP = 50  # width of an amount key's bucket (_amount_key), in basis points
+FLOAT_SLACK_BP = 0.001  # far more than the float error of keys of about 10^5
+
+
+def _amount_key(rate: int, amount: str, day: str) -> str:
+    """10000 ln(amount) - rate * day / 30 (the amount in basis points of its log, less the
+    juros `rate` a month would add by `day`), in buckets of KEY_BUCKET_BP.
+
+    For a line and a parcela, D = the line's key less the parcela's (unbucketed) is
+    10000 ln(1 + bp / 10000) - rate * lag / 30, with bp and lag as in _explainable. A
+    payment carrying multa plus that juros has D near the multa whatever its days late: a
+    line reaches the parcelas its arithmetic could explain through a few keys, not every
+    parcela a few percent below it."""
+    return (f"CAST(floor((10000 * ln({amount}) - {int(rate)} * {day} / 30.0)"
+            f" / {KEY_BUCKET_BP}) AS BIGINT)")
+
+
+def _curve_bp(b: Blocking) -> float:
+    """How far 10000 ln(1 + bp / 10000) may fall below bp within the band: for |x| <= band,
+    x - x^2 / (2 (1 - band)) <= ln(1 + x) <= x."""
+    band = _band_bp(b)
+    return band * band / (20_000 * (1 - band / 10_000))
+
+
+def _key_probes(b: Blocking, rate: int, spans: list[tuple[float, float]], bins: str,
+                bounds: tuple[float, float]) -> str:
+    """Rows (lid, dir, amt, day, key, bin) of `residue`: the parcela keys (_amount_key with
+    `rate`) a line reaches when D lies within a span (low, high) widened by the margin
+    _explainable allows, and within `bounds` (where D lies whatever the margin: centavos of
+    margin are most of a small amount's band), in the bins of `bins`. The margin is at
+    most its centavos over the least open amount the band allows; keys two spans share
+    are probed once."""
+    margin = f"{_EXPLAIN_MARGIN_CENTS * 10_000} * {1 + _band_bp(b) / 10_000} / amt"
+    line = f"(10000 * ln(amt) - {int(rate)} * day / 30.0)"
+    least, most = bounds
+    ranges = " UNION ALL ".join(
+        f"""SELECT lid, dir, amt, day, unnest(range(
+                       CAST(floor(({line} - least({high} + {margin}, {most})
+                                   - {FLOAT_SLACK_BP}) / {KEY_BUCKET_BP}) AS BIGINT),
+                       CAST(floor(({line} - greatest({low} - {margin}, {least})
+                                   + {FLOAT_SLACK_BP}) / {KEY_BUCKET_BP}) AS BIGINT) + 1))
+                       AS key
+            FROM residue""" for low, high in spans)
+    # a second unnest in the same SELECT would zip with the first, not multiply
+    return f"SELECT *, {bins} FROM (SELECT DISTINCT * FROM ({ranges}))"
 
 
 def _explainable(terms: LateTerms) -> str:
@@ -228,23 +296,23 @@ def rejected_pairs_sql() -> str:
         WHERE v.verdict = 'reject'"""
 
 
-def pair_ids_sql() -> str:
-    """The pairs of `m_pairs`, repeats included (the engine sorts them and drops repeats
-    faster than a DISTINCT over millions of rows). Their features are gathered by id from
-    the run's arrays (engine.pair_features): fetching strings and floats back per pair
-    cost more than blocking them."""
-    return "SELECT lid, pid FROM m_pairs"
-
-
-def shared_keys_sql() -> str:
-    """The pairs of `m_pairs` whose line and parcela print the same key, and which kind it
-    is: a valid CPF/CNPJ ('doc:') or another number ('num:'). Only the few pairs sharing one
-    come back; every other pair shares none."""
+def shared_key_codes_sql() -> str:
+    """Keys a pair can share, numbered: a valid CPF/CNPJ ('doc:') or another number ('num:')
+    printed on some line and on some parcela (a key on one side only is shared by no pair).
+    Which pairs share one is found by the engine over the pairs' ids (engine.KeyIndex):
+    joining every pair with the keys of both sides in SQL cost a pass over all pairs."""
     return """
-        WITH c AS (SELECT lid, pid FROM m_pairs),  -- repeats fold in the GROUP BY
-             lk AS (SELECT lid, unnest(keys) AS k FROM m_lines WHERE len(keys) > 0),
-             pk AS (SELECT pid, unnest(keys) AS k FROM m_parc WHERE len(keys) > 0)
-        SELECT c.lid, c.pid, bool_or(lk.k LIKE 'doc:%') AS same_document,
-               bool_or(lk.k LIKE 'num:%') AS same_number
-        FROM c JOIN lk USING (lid) JOIN pk ON pk.pid = c.pid AND pk.k = lk.k
-        GROUP BY c.lid, c.pid"""
+        SELECT k, (row_number() OVER () - 1)::BIGINT AS code, k LIKE 'doc:%' AS document
+        FROM (SELECT unnest(keys) AS k FROM m_lines
+              INTERSECT
+              SELECT unnest(keys) AS k FROM m_parc)
+        WHERE k LIKE 'doc:%' OR k LIKE 'num:%'"""
+
+
+def key_codes_sql(side: str, codes: str) -> str:
+    """(id, code) of every key in `codes` printed on the rows of `side` (m_lines by lid,
+    m_parc by pid)."""
+    row = "lid" if side == "m_lines" else "pid"
+    return f"""
+        SELECT s.{row} AS id, c.code
+        FROM (SELECT {row}, unnest(keys) AS k FROM {side}) s JOIN {codes} c USING (k)"""

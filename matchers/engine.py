@@ -31,11 +31,11 @@ from matchers.candidates import (
     aliases_sql,
     band_pass_sql,
     exact_pass_sql,
+    key_codes_sql,
     key_pass_sql,
-    pair_ids_sql,
     partial_pass_sql,
     rejected_pairs_sql,
-    shared_keys_sql,
+    shared_key_codes_sql,
 )
 from matchers.decide import Zones, decide, splits
 from matchers.model import Model, m_from_history, prior_bits, u_from_sample
@@ -47,10 +47,13 @@ from matchers.normalize import (
     number_keys,
 )
 from matchers.scoring import (
+    COMBINATION_COLUMNS,
     MIN_UNIVERSE,
-    U_OVERRIDDEN,
+    BitCodes,
+    TermFrequencies,
     Vocab,
     em,
+    joined_tables,
     sample_u_levels,
     score,
     tf_columns,
@@ -359,9 +362,8 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
     return {s: frame[f"{s}_level"].to_numpy(np.int8) for s in ("amount", "date", "name", "key")}
 
 
-SCORING_INPUTS = ["nm", "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density",
-                  "tf_name", "same_token", "same_document", "same_number", "line_has_document",
-                  "known_alias"]
+SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]
+TF_PARCELA = ["tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density"]
 EMPTY_PAIRS = {
     "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
     "cp": np.int64, "nm": np.int64, "contact": np.int64, "has_counterpart": bool,
@@ -369,57 +371,102 @@ EMPTY_PAIRS = {
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
     "weight": float, "probability": float}
-# Each pair's u (kept through EM, where m changes and u does not) is not needed after it.
-U_COLUMNS = [f"u_{signal}" for signal in U_OVERRIDDEN]
+# Each pair's (level, u) combinations (kept through EM, where m changes and u does not) are
+# not needed after it.
+U_COLUMNS = list(COMBINATION_COLUMNS.values())
 
 
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
                     clock: _Clock, sides: Sides) -> pd.DataFrame:
     b = settings.blocking
-    first = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings, model, vocab,
-                         sides, clock=clock, stage="exact")
+    first, first_codes = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings,
+                                      model, vocab, sides, clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
     lids = sorted_unique(store.query_arrays("SELECT lid FROM m_lines")["lid"])
     store.replace_temp("m_residue", pd.DataFrame({"lid": lids[~np.isin(
         lids, confident.to_numpy(), kind="table")]}))
-    second = _scored_pass(store, [band_pass_sql(b, "m_residue", settings.terms),
-                                  partial_pass_sql(b, "m_residue")], settings, model, vocab,
-                          sides, exclude=first[["lid", "pid"]], clock=clock, stage="band",
-                          needs_evidence=True)
-    scored = [frame for frame in (first, second) if not frame.empty]
+    second, second_codes = _scored_pass(
+        store, [band_pass_sql(b, "m_residue", settings.terms), partial_pass_sql(b, "m_residue")],
+        settings, model, vocab, sides, exclude=first[["lid", "pid"]], clock=clock,
+        stage="band", needs_evidence=True)
+    scored = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
     if not scored:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
+    tables, offsets = joined_tables([codes for _, codes in scored])
+    frames = [f for f, _ in scored]
+    columns = [c for c in frames[0].columns if c not in U_COLUMNS]
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
-    pairs = stacked(scored, [frame["amount_level"].to_numpy() >= 0 for frame in scored])
-    del first, second, scored  # stacked copied them: holding on to both doubled the peak
-    pairs = em(pairs, model)  # the run's own data sharpens m (u comes from random pairs)
+    keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
+    # EM and the bound per line read a few columns of every pair: those are stacked. The
+    # rest are taken from each pass's arrays for the pairs kept in the end only: stacking
+    # every column copied all of them once more.
+    ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
+                     [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
+    rest = [{c: f[c].to_numpy() for c in columns if c not in RANKING_COLUMNS} for f in frames]
+    kept = [np.flatnonzero(k) for k in keep]
+    del first, second, scored, frames, keep
+    # The run's own data sharpens m (u comes from random pairs).
+    ranked = em(ranked, model, tables)
+    for arrays in rest:  # EM's bits replace scoring's
+        for c in ranked.columns:
+            arrays.pop(c, None)
     clock.lap("em")
     # Bounded candidates per line: the best few by weight are all a decision needs.
-    lid, weight, pid = (pairs[c].to_numpy() for c in ("lid", "weight", "pid"))
+    lid, weight, pid = (ranked[c].to_numpy() for c in ("lid", "weight", "pid"))
     order = line_weight_order(lid, weight, pid)
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    top = taken(pairs.drop(columns=U_COLUMNS), order[rank < b.max_candidates])
+    rows = order[rank < b.max_candidates]
+    picks = _picks(kept, rows)
+    top = frame_of({c: ranked[c].to_numpy()[rows] if c in ranked.columns
+                    else _picked(rest, picks, c, len(rows)) for c in columns})
     clock.lap("top")
     return top
 
 
+# What EM and the bound on candidates per line read of every pair.
+RANKING_COLUMNS = ["lid", "pid", *(f"{s}_level" for s in ("amount", "date", "name", "key")),
+                   *COMBINATION_COLUMNS.values(), "weight", "probability"]
+
+
+def _picks(kept: list[np.ndarray], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Where rows of the stacked kept pairs of the passes come from: per pass, the
+    positions in `rows` of its pairs, and their rows in the pass's arrays."""
+    ends = np.cumsum([len(k) for k in kept])
+    which = np.searchsorted(ends, rows, side="right")
+    picks = []
+    for i, of_pass in enumerate(kept):
+        at = np.flatnonzero(which == i)
+        picks.append((at, of_pass[rows[at] - (ends[i] - len(of_pass))]))
+    return picks
+
+
+def _picked(arrays: list[dict[str, np.ndarray]], picks: list[tuple[np.ndarray, np.ndarray]],
+            column: str, size: int) -> np.ndarray:
+    out = np.empty(size, arrays[0][column].dtype)
+    for of_pass, (at, source) in zip(arrays, picks, strict=True):
+        out[at] = of_pass[column][source]
+    return out
+
+
 def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: Model,
                  vocab: Vocab, sides: Sides, exclude: pd.DataFrame | None = None, *,
-                 clock: _Clock, stage: str, needs_evidence: bool = False) -> pd.DataFrame:
+                 clock: _Clock, stage: str, needs_evidence: bool = False
+                 ) -> tuple[pd.DataFrame, BitCodes | None]:
     union = " UNION ALL ".join(f"({sql})" for sql in sqls)
-    store.execute(f"CREATE OR REPLACE TEMP TABLE m_pairs AS {union}")
-    store.execute("DELETE FROM m_pairs USING m_rejected "
-                  "WHERE m_pairs.lid = m_rejected.lid AND m_pairs.pid = m_rejected.pid")
+    # Fetched straight from the query, repeats included: sorting them in numpy drops the
+    # repeats, and the rejected and already scored pairs, faster than a table of pairs
+    # DuckDB would write and delete from.
+    ids = store.query_arrays(f"SELECT lid, pid FROM ({union})")
     clock.lap(f"{stage}_block")
-    if exclude is not None and not exclude.empty:
-        store.replace_temp("m_seen", exclude)
-        store.execute("DELETE FROM m_pairs USING m_seen "
-                      "WHERE m_pairs.lid = m_seen.lid AND m_pairs.pid = m_seen.pid")
-    ids = store.query_arrays(pair_ids_sql())
-    lid, pid = _ordered_pairs(ids["lid"], ids["pid"], sides)
-    same_document, same_number = _shared_keys(store.query_arrays(shared_keys_sql()), lid, pid,
-                                              sides)
+    code = _ordered_pairs(ids["lid"], ids["pid"], sides)
+    del ids
+    seen = None if exclude is None else np.sort(sides.pair_code(exclude["lid"].to_numpy(),
+                                                                 exclude["pid"].to_numpy()))
+    code = code[~(_in_sorted(code, sides.rejected) | _in_sorted(code, seen))]
+    lid, pid = sides.pair_ids(code)
+    del code
+    same_document, same_number = sides.keys.shared(lid, pid)
     if needs_evidence:
         keep = _some_evidence(sides, lid, pid, same_document | same_number, settings.terms)
         lid, pid = lid[keep], pid[keep]
@@ -428,14 +475,68 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     clock.lap(f"{stage}_features")
     if frame.empty:
         return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
-            dtype=np.int8), weight=pd.Series(dtype=float))
-    scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab)
+            dtype=np.int8), weight=pd.Series(dtype=float)), None
+    scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab,
+                   TermFrequencies({c: sides.parcela[c] for c in TF_PARCELA},
+                                   {"tf_name": sides.line["tf_name"]}))
     clock.lap(f"{stage}_score")
     # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
     # The late/discount parts are not kept per pair: decide works them out again for the
     # few it allocates (explain is row by row), and 4 columns fewer of millions of pairs
     # is memory each later copy does not touch.
-    return scored.frame.drop(columns=SCORING_INPUTS)
+    return scored.frame.drop(columns=SCORING_INPUTS), scored.codes
+
+
+@dataclass(frozen=True)
+class KeyIndex:
+    """The keys pairs can share (codes of candidates.shared_key_codes_sql), each side's by
+    row (CSR: a row's codes are code[start[row]:start[row + 1]]). Which pairs share one is
+    found among the pairs both of whose sides print such a key, by comparing their codes:
+    not a join of every pair with both sides' keys, nor a search per pair."""
+
+    line_start: np.ndarray  # n_lines + 1
+    line_code: np.ndarray
+    parcela_start: np.ndarray  # n_parcelas + 1
+    parcela_code: np.ndarray
+    document: np.ndarray  # per code: a CPF/CNPJ ('doc:'), else another number ('num:')
+
+    def shared(self, lid: np.ndarray, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """same_document and same_number per pair."""
+        same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
+        line_count = np.diff(self.line_start)[lid]
+        pair = np.flatnonzero(line_count)
+        parcela_count = np.diff(self.parcela_start)[pid[pair]]
+        both = parcela_count > 0
+        pair, line_count, parcela_count = pair[both], line_count[pair[both]], parcela_count[both]
+        # Each pair once per (line code, parcela code): most print one key a side.
+        combinations = line_count * parcela_count
+        pair_of = np.repeat(np.arange(len(pair)), combinations)
+        k = np.arange(len(pair_of)) - np.repeat(np.cumsum(combinations) - combinations,
+                                                combinations)
+        of_parcela = parcela_count[pair_of]
+        line_code = self.line_code[self.line_start[lid[pair]][pair_of] + k // of_parcela]
+        parcela_code = self.parcela_code[self.parcela_start[pid[pair]][pair_of] + k % of_parcela]
+        found = line_code == parcela_code
+        document = self.document[line_code[found]]
+        at = pair[pair_of[found]]
+        same_document[at[document]] = True
+        same_number[at[~document]] = True
+        return same_document, same_number
+
+
+def key_index(store: Store, n_lines: int, n_parcelas: int) -> KeyIndex:
+    store.execute(f"CREATE OR REPLACE TEMP TABLE m_key_codes AS {shared_key_codes_sql()}")
+    document = store.query_arrays("SELECT document FROM m_key_codes ORDER BY code")["document"]
+    width = max(len(document), 1)
+    starts, codes = [], []
+    for side, rows in (("m_lines", n_lines), ("m_parc", n_parcelas)):
+        found = store.query_arrays(key_codes_sql(side, "m_key_codes"))
+        # Each row's distinct codes, grouped by row.
+        packed = sorted_unique(found["id"].astype(np.int64) * width + found["code"])
+        starts.append(np.searchsorted(packed // width, np.arange(rows + 1)))
+        codes.append(packed % width)
+    return KeyIndex(line_start=starts[0], line_code=codes[0], parcela_start=starts[1],
+                    parcela_code=codes[1], document=np.asarray(document, bool))
 
 
 @dataclass(frozen=True)
@@ -447,9 +548,19 @@ class Sides:
     line: dict[str, np.ndarray]
     parcela: dict[str, np.ndarray]
     aliases: np.ndarray  # sorted alias_code of (memo counterpart, contact) pairs confirmed
+    keys: KeyIndex
+    rejected: np.ndarray  # sorted pair_code of the pairs a person rejected
 
     def alias_code(self, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
         return cp * (len(self.parcela["open"]) + 1) + contact
+
+    def pair_code(self, lid: np.ndarray, pid: np.ndarray) -> np.ndarray:
+        """One integer per pair, ordered as (lid, pid)."""
+        return lid.astype(np.int64) * len(self.parcela["open"]) + pid
+
+    def pair_ids(self, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        width = len(self.parcela["open"])
+        return code // width, code % width
 
 
 def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
@@ -478,23 +589,23 @@ def pair_sides(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
                "has_name": (parcelas["name"] != "").to_numpy(bool),
                "has_document": parcelas["has_document"].to_numpy(bool),
                "token": parcela_token,
-               **{c: parcelas[c].to_numpy(float) for c in (
-                   "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")}}
+               **{c: parcelas[c].to_numpy(float) for c in TF_PARCELA}}
     alias = store.query_frame("SELECT counterpart, contact_id FROM m_alias")
     alias_cp = pd.Index(vocab.counterparts).get_indexer(alias["counterpart"])
     contact = pd.Index(_code_values(parcelas["contact_id"], parcela["contact"])).get_indexer(
         alias["contact_id"])
     known = (alias_cp >= 0) & (contact >= 0)
-    sides = Sides(line, parcela, np.zeros(0, np.int64))
-    return Sides(line, parcela, sorted_unique(sides.alias_code(alias_cp[known], contact[known])))
+    keys = key_index(store, len(lines), len(parcelas))
+    sides = Sides(line, parcela, np.zeros(0, np.int64), keys, np.zeros(0, np.int64))
+    rejected = store.query_arrays("SELECT lid, pid FROM m_rejected")
+    return Sides(line, parcela, sorted_unique(sides.alias_code(alias_cp[known], contact[known])),
+                 keys, sorted_unique(sides.pair_code(rejected["lid"], rejected["pid"])))
 
 
-def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct pairs by (lid, pid): the order every later tie-break relies on."""
-    width = len(sides.parcela["open"])
-    code = sorted_unique(lid.astype(np.int64) * width + pid)
-    return code // width, code % width
+def _ordered_pairs(lid: np.ndarray, pid: np.ndarray, sides: Sides) -> np.ndarray:
+    """Codes of the distinct pairs, sorted by (lid, pid): the order every later tie-break
+    relies on."""
+    return sorted_unique(sides.pair_code(lid, pid))
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -503,34 +614,26 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
-def _shared_keys(shared: dict[str, np.ndarray], lid: np.ndarray, pid: np.ndarray,
-                 sides: Sides) -> tuple[np.ndarray, np.ndarray]:
-    """same_document and same_number per pair (lid, pid ordered), from the few sharing one."""
-    width = len(sides.parcela["open"])
-    at = np.searchsorted(lid * width + pid, shared["lid"].astype(np.int64) * width
-                         + shared["pid"])
-    same_document, same_number = np.zeros(len(lid), bool), np.zeros(len(lid), bool)
-    same_document[at] = shared["same_document"]
-    same_number[at] = shared["same_number"]
-    return same_document, same_number
+def _in_sorted(values: np.ndarray, ordered: np.ndarray | None) -> np.ndarray:
+    """Whether each value is in `ordered` (sorted): a binary search per value, no hash."""
+    if ordered is None or len(ordered) == 0:
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
 
 
 def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document: np.ndarray,
                   same_number: np.ndarray) -> pd.DataFrame:
-    """What scoring needs per pair: numbers and codes, no strings."""
+    """What scoring needs per pair: numbers and codes, no strings. Term frequencies are not
+    among them: scoring gathers them for the few pairs whose u uses them."""
     line, parcela = sides.line, sides.parcela
     cp, contact = line["cp"][lid], parcela["contact"][pid]
-    token = line["token"][lid]
     return frame_of({
         "lid": lid, "pid": pid, "amt": line["amt"][lid], "open": parcela["open"][pid],
         "lag": line["day"][lid] - parcela["due"][pid], "cp": cp, "nm": parcela["nm"][pid],
         "contact": contact, "has_counterpart": line["has_counterpart"][lid],
         "has_name": parcela["has_name"][pid],
-        "same_token": (token >= 0) & (token == parcela["token"][pid]),
-        **{c: parcela[c][pid] for c in (
-            "tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density")},
-        "tf_name": line["tf_name"][lid], "same_document": same_document,
-        "same_number": same_number,
+        "same_document": same_document, "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
         "known_alias": _known_alias(sides, cp, contact)})
 
@@ -550,17 +653,26 @@ def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray]) -> pd.DataFrame:
+def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray],
+            offsets: list[dict[str, int]]) -> pd.DataFrame:
     """The kept rows of frames of pairs with the same columns, one after the other, column
-    by column: pandas' concat of equal block layouts took 0.2-0.5 s for 800k pairs and a
-    boolean .loc as long again, numpy's 0.05 s."""
-    return frame_of({c: np.concatenate([f[c].to_numpy()[k] for f, k in zip(
-        frames, keep, strict=True)]) for c in frames[0].columns})
-
-
-def taken(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """frame.take(rows) with a fresh index, column by column."""
-    return frame_of({c: frame[c].to_numpy()[rows] for c in frame.columns})
+    by column, each frame's values of a column in `offsets` shifted by its offset there.
+    Each column's kept rows are written once, into the stacked array (pandas' concat of
+    equal block layouts took 0.2-0.5 s for 800k pairs and a boolean .loc as long again; a
+    mask, then a concatenate, copied every value twice)."""
+    sizes = [int(np.count_nonzero(k)) for k in keep]
+    ends = np.cumsum(sizes)
+    columns = {}
+    for c in frames[0].columns:
+        out = np.empty(int(ends[-1]), frames[0][c].to_numpy().dtype)
+        for frame, kept, offset, end, size in zip(frames, keep, offsets, ends, sizes,
+                                                  strict=True):
+            part = out[end - size:end]
+            np.compress(kept, frame[c].to_numpy(), out=part)
+            if offset.get(c, 0):
+                part += np.asarray(offset[c], part.dtype)
+        columns[c] = out
+    return frame_of(columns)
 
 
 def _some_evidence(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_key: np.ndarray,

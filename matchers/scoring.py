@@ -7,7 +7,7 @@ list of its contributions, and the report can show which signal carried it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -127,7 +127,7 @@ def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
 @dataclass(frozen=True)
 class Scored:
     frame: pd.DataFrame  # the candidate frame plus levels, bits, weight, probability
-    explained: Explained
+    codes: BitCodes  # the frame's COMBINATION_COLUMNS index these tables
 
 
 def amount_level(paid: np.ndarray, open_cents: np.ndarray, explained: Explained,
@@ -150,32 +150,53 @@ def key_level(frame: pd.DataFrame) -> np.ndarray:
 
 
 def levels(frame: pd.DataFrame, terms: LateTerms, band_pct: float, vocab: Vocab
-           ) -> tuple[dict[str, np.ndarray], Explained, np.ndarray]:
+           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Comparison levels per signal, and the name similarity."""
     paid, open_cents = frame["amt"].to_numpy(np.int64), frame["open"].to_numpy(np.int64)
     lag = frame["lag"].to_numpy(np.int64)
-    explained = explain(paid, open_cents, lag, terms)
+    # The amount first: the arithmetic's parts (four integers per pair) are let go before
+    # the name comparison, the stage of the run holding the most memory.
+    amount = amount_level(paid, open_cents, explain(paid, open_cents, lag, terms), band_pct)
     similarity = name_similarity(frame["cp"].to_numpy(np.int64), frame["nm"].to_numpy(np.int64),
                                  vocab)
-    return ({"amount": amount_level(paid, open_cents, explained, band_pct),
-             "date": date_level(lag), "name": name_level(similarity), "key": key_level(frame)},
-            explained, similarity)
+    return ({"amount": amount, "date": date_level(lag), "name": name_level(similarity),
+             "key": key_level(frame)}, similarity)
+
+
+@dataclass(frozen=True)
+class TermFrequencies:
+    """The term frequencies u_overrides reads, per parcela (by pid) and per line (by lid):
+    a pair's are gathered only for the pairs whose u uses them (most pairs use one or
+    none), not copied into every pair's frame."""
+
+    parcela: Mapping[str, np.ndarray]  # tf_amount, tf_amount_others, tf_contact, tf_unit,
+    # cent_density
+    line: Mapping[str, np.ndarray]  # tf_name
+
+    def at(self, column: str, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """The column's value for the pairs at these rows of frame."""
+        if column in self.line:
+            return self.line[column][frame["lid"].to_numpy()[rows]]
+        return self.parcela[column][frame["pid"].to_numpy()[rows]]
 
 
 def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
-          vocab: Vocab) -> Scored:
-    lv, explained, similarity = levels(frame, terms, band_pct, vocab)
-    u = u_overrides(frame, lv, model)
-    bits = weights(lv, u, model)
+          vocab: Vocab, tf: TermFrequencies) -> Scored:
+    lv, similarity = levels(frame, terms, band_pct, vocab)
+    codes = bit_codes(lv, u_overrides(frame, lv, model, tf), model)
+    bits = coded_weights(codes, model)
     total = model.prior_bits + sum(bits.values())
-    # The u of each pair is kept: it does not change while EM re-estimates m.
-    columns = {f"u_{signal}": values for signal, values in u.items()}
+    # Each pair's (level, u) combinations are kept: they do not change while EM
+    # re-estimates m, so EM need not find them again from each pair's u.
+    columns = {COMBINATION_COLUMNS[signal]: index.astype(np.int32)
+               for signal, index in codes.index.items()}
+    codes = replace(codes, index={})  # the frame holds the index, in half the bytes
     columns["name_sim"] = similarity
     for signal in lv:
         columns[f"{signal}_level"] = lv[signal]
         columns[f"{signal}_bits"] = bits[signal]
     columns["weight"], columns["probability"] = total, probability(total)
-    frame = with_columns(frame, columns)
-    return Scored(frame, explained)
+    return Scored(with_columns(frame, columns), codes)
 
 
 def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -188,18 +209,21 @@ def with_columns(frame: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.D
 
 
 SIGNAL_NAMES = ("amount", "date", "name", "key")
+COMBINATION_COLUMNS = {signal: f"combination_{signal}" for signal in SIGNAL_NAMES}
 
 
-def em(frame: pd.DataFrame, model: Model, rounds: int = EM_ROUNDS) -> pd.DataFrame:
+def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROUNDS
+       ) -> pd.DataFrame:
     """`rounds` of expectation-maximisation of m over the run's candidate pairs (the run's
     own data sharpens m; u, from random pairs, stays), then the pairs' bits, weight and
-    probability under the last m. Levels and u do not change between rounds, so the
-    (level, u) combinations are found once and each round's bits are computed per
-    combination; a round in between needs only the probabilities."""
+    probability under the last m. Levels and u do not change between rounds: each pair's
+    (level, u) combinations were found when it was scored (its COMBINATION_COLUMNS, into
+    `tables`), each round's bits are computed per combination, and a round in between
+    needs only the probabilities."""
     if rounds == 0 or frame.empty:
         return frame
     lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
-    codes = bit_codes(lv, {s: frame[f"u_{s}"].to_numpy() for s in U_OVERRIDDEN}, model)
+    codes = replace(tables, index={s: frame[c].to_numpy() for s, c in COMBINATION_COLUMNS.items()})
     p = frame["probability"].to_numpy()
     for _ in range(rounds):
         model = em_m(lv, p, model)
@@ -235,42 +259,36 @@ def _explained(amount_level: np.ndarray) -> np.ndarray:
                                   AMOUNT_LEVELS.index("discount")])
 
 
-def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model
-                ) -> dict[str, np.ndarray]:
+def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model,
+                tf: TermFrequencies) -> dict[str, np.ndarray]:
     """Per pair u for the signals whose chance agreement depends on the value: exact amounts
     and strong names by term frequency, explained amounts by centavo density, aliases by
-    the contact's share."""
+    the contact's share. Each starts from its level's u, and the pairs a condition picks
+    take the condition's u (the later assignment wins where two conditions hold)."""
     exact = lv["amount"] == AMOUNT_LEVELS.index("exact")
+    strong_name = lv["name"] <= 1
+    amount_u = np.asarray(model.u["amount"])[lv["amount"]]
     # An amount the arithmetic explains to the centavo is about as rare, by chance, as an
     # exact one: a few centavos of slack over the spread of amounts.
-    explained = _explained(lv["amount"])
-    strong_name = lv["name"] <= 1
-    amount_u = np.select([exact & strong_name, exact, explained],
-                         [frame["tf_amount_others"].to_numpy(float),
-                          frame["tf_amount"].to_numpy(float),
-                          np.minimum(EXPLAINED_CHANCES * frame["cent_density"].to_numpy(float),
-                                     1.0)],
-                         np.asarray(model.u["amount"])[lv["amount"]])
+    rows = np.flatnonzero(_explained(lv["amount"]))
+    amount_u[rows] = np.minimum(EXPLAINED_CHANCES * tf.at("cent_density", frame, rows), 1.0)
+    rows = np.flatnonzero(exact)
+    amount_u[rows] = tf.at("tf_amount", frame, rows)
+    rows = np.flatnonzero(exact & strong_name)
+    amount_u[rows] = tf.at("tf_amount_others", frame, rows)
     # A strong name agreement is as likely by chance as the name is common among the
     # parcelas: the contact's own share, or the share its truncated form reaches.
-    name_u = np.where(strong_name,
-                      np.maximum.reduce([frame["tf_contact"].to_numpy(float),
-                                         frame["tf_name"].to_numpy(float),
-                                         frame["tf_unit"].to_numpy(float)]),
-                      np.asarray(model.u["name"])[lv["name"]])
+    name_u = np.asarray(model.u["name"])[lv["name"]]
+    rows = np.flatnonzero(strong_name)
+    name_u[rows] = np.maximum(np.maximum(tf.at("tf_contact", frame, rows),
+                                         tf.at("tf_name", frame, rows)),
+                              tf.at("tf_unit", frame, rows))
     # A memo counterpart confirmed before for this contact agrees by chance as often as the
     # contact's parcelas come up among all of them.
-    key_u = np.where(lv["key"] == KEY_LEVELS.index("known_alias"),
-                     np.maximum(frame["tf_contact"].to_numpy(float),
-                                frame["tf_unit"].to_numpy(float)),
-                     np.asarray(model.u["key"])[lv["key"]])
+    key_u = np.asarray(model.u["key"])[lv["key"]]
+    rows = np.flatnonzero(lv["key"] == KEY_LEVELS.index("known_alias"))
+    key_u[rows] = np.maximum(tf.at("tf_contact", frame, rows), tf.at("tf_unit", frame, rows))
     return {"amount": amount_u, "name": name_u, "key": key_u}
-
-
-def weights(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
-            ) -> dict[str, np.ndarray]:
-    """log2(m/u) per signal, with the per-pair u of u_overrides."""
-    return coded_weights(bit_codes(lv, u, model), model)
 
 
 @dataclass(frozen=True)
@@ -283,6 +301,20 @@ class BitCodes:
     level: Mapping[str, np.ndarray]  # per combination
     u: Mapping[str, np.ndarray]  # per combination
     explained: np.ndarray  # per date combination: the pair's amount is explained
+
+
+def joined_tables(parts: Sequence[BitCodes]) -> tuple[BitCodes, list[dict[str, int]]]:
+    """The combination tables of several passes one after the other (a combination two
+    passes share is there twice, with the same bits), and per pass the offset of its
+    tables in them: what its pairs' indexes become when the passes' pairs are stacked.
+    The index is left empty: the stacked pairs carry it."""
+    offsets = [{s: sum(len(q.level[s]) for q in parts[:k]) for s in SIGNAL_NAMES}
+               for k in range(len(parts))]
+    tables = BitCodes(
+        index={}, level={s: np.concatenate([q.level[s] for q in parts]) for s in SIGNAL_NAMES},
+        u={s: np.concatenate([q.u[s] for q in parts]) for s in SIGNAL_NAMES},
+        explained=np.concatenate([q.explained for q in parts]))
+    return tables, offsets
 
 
 def bit_codes(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: Model
@@ -332,29 +364,30 @@ def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerm
                     ) -> dict[str, np.ndarray]:
     """Levels of random same-direction pairs: what unrelated pairs look like in this run."""
     rng = np.random.default_rng(seed)
+    # Only the few columns levels read, taken by row number: a copy of each side's rows
+    # (memos and keys included) cost more than the sample.
+    line = {c: lines[c].to_numpy() for c in ("amt", "day", "cp", "has_document")}
+    parcela = {c: parcelas[c].to_numpy() for c in ("open", "due", "nm", "has_document")}
     frames = []
     for direction in (0, 1):
-        lside = lines[lines["dir"] == direction]
-        pside = parcelas[parcelas["dir"] == direction]
-        if lside.empty or pside.empty:
+        lside = np.flatnonzero(lines["dir"].to_numpy() == direction)
+        pside = np.flatnonzero(parcelas["dir"].to_numpy() == direction)
+        if len(lside) == 0 or len(pside) == 0:
             continue
         n = max(1, size * len(lside) // max(len(lines), 1))
-        li = lside.iloc[rng.integers(0, len(lside), n)].reset_index(drop=True)
-        pj = pside.iloc[rng.integers(0, len(pside), n)].reset_index(drop=True)
+        li = lside[rng.integers(0, len(lside), n)]
+        pj = pside[rng.integers(0, len(pside), n)]
         frames.append(pd.DataFrame({
-            "amt": li["amt"].to_numpy(), "open": pj["open"].to_numpy(),
-            "lag": li["day"].to_numpy() - pj["due"].to_numpy(),
-            "cp": li["cp"].to_numpy(), "nm": pj["nm"].to_numpy(),
+            "amt": line["amt"][li], "open": parcela["open"][pj],
+            "lag": line["day"][li] - parcela["due"][pj],
+            "cp": line["cp"][li], "nm": parcela["nm"][pj],
             "has_counterpart": True, "has_name": True,
             "same_document": False, "same_number": False, "known_alias": False,
-            "line_has_document": li["has_document"].to_numpy() & pj["has_document"].to_numpy(),
-            "tf_name": 0.0, "tf_contact": 0.0, "tf_amount": 0.0, "tf_unit": 0.0,
-            "tf_amount_others": 0.0,
-            "cent_density": 0.0}))
+            "line_has_document": line["has_document"][li] & parcela["has_document"][pj]}))
     if not frames:
         return {s: np.zeros(0, np.int8) for s in ("amount", "date", "name", "key")}
     sample = pd.concat(frames, ignore_index=True)
-    lv, _, _ = levels(sample, terms, band_pct, vocab)
+    lv, _ = levels(sample, terms, band_pct, vocab)
     lv["amount"] = np.where(lv["amount"] < 0, len(AMOUNT_LEVELS) - 1, lv["amount"]).astype(np.int8)
     # Random pairs are almost never on the same key; the floor in u_from_sample covers it.
     return lv
