@@ -389,34 +389,45 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
         store, [band_pass_sql(b, "m_residue", settings.terms), partial_pass_sql(b, "m_residue")],
         settings, model, vocab, sides, exclude=first[["lid", "pid"]], clock=clock,
         stage="band", needs_evidence=True)
-    scored = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
-    if not scored:
+    passes = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
+    del first, second  # `passes` holds the only references: _bounded lets them go
+    if not passes:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
-    tables, offsets = joined_tables([codes for _, codes in scored])
-    frames = [f for f, _ in scored]
+    return _bounded(passes, model, b.max_candidates, clock)
+
+
+def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_candidates: int,
+             clock: _Clock) -> pd.DataFrame:
+    """The passes' pairs, one after the other, with EM's bits, weight and probability: the
+    best `max_candidates` of each line by weight (all a decision needs), in the order of
+    line_weight_order.
+
+    EM and the bound per line read a few columns of every pair: those are stacked. The
+    rest are taken from each pass's arrays for the pairs kept in the end only: stacking
+    every column copied all of them once more. `passes` is emptied, so the frames go as
+    soon as their columns are read."""
+    tables, offsets = joined_tables([codes for _, codes in passes])
+    frames = [f for f, _ in passes]
+    passes.clear()
     columns = [c for c in frames[0].columns if c not in U_COLUMNS]
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
-    # EM and the bound per line read a few columns of every pair: those are stacked. The
-    # rest are taken from each pass's arrays for the pairs kept in the end only: stacking
-    # every column copied all of them once more.
     ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
                      [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
     rest = [{c: f[c].to_numpy() for c in columns if c not in RANKING_COLUMNS} for f in frames]
     kept = [np.flatnonzero(k) for k in keep]
-    del first, second, scored, frames, keep
+    del frames, keep
     # The run's own data sharpens m (u comes from random pairs).
     ranked = em(ranked, model, tables)
     for arrays in rest:  # EM's bits replace scoring's
         for c in ranked.columns:
             arrays.pop(c, None)
     clock.lap("em")
-    # Bounded candidates per line: the best few by weight are all a decision needs.
     lid, weight, pid = (ranked[c].to_numpy() for c in ("lid", "weight", "pid"))
     order = line_weight_order(lid, weight, pid)
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    rows = order[rank < b.max_candidates]
+    rows = order[rank < max_candidates]
     picks = _picks(kept, rows)
     top = frame_of({c: ranked[c].to_numpy()[rows] if c in ranked.columns
                     else _picked(rest, picks, c, len(rows)) for c in columns})
