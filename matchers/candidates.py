@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from matchers.arithmetic import COMPENSATION_DAYS, ROUNDING_SLACK_CENTS, LateTerms
 
-BAND_BUCKET = 0.01  # width of an amount bucket of the discount probes, as a fraction
 BIN_DAYS = 14
 
 
@@ -97,41 +96,38 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     parcela due before the line and below its amount, through the few keys of the amount
     less its juros the arithmetic could reach (_amount_key; on 1 % amount buckets a line
     met every parcela up to 5 % below it, and the filter threw away 98 % of those rows);
-    a discount only on one due on or after the line's day and above its amount. A pair
-    found by two reasons comes twice (the engine drops repeats)."""
+    a discount only on one due on or after the line's day, through the few keys of the
+    amounts each discount rate could have been taken from (_discount_probes; on 1 % amount
+    buckets a line met every parcela up to 5 % above it, 108M rows for 457k lines of a
+    dense 1M ledger, of which 3 % were a discount). A pair found by two reasons comes twice
+    (the engine drops repeats)."""
     probes = _charge_probes(b, terms)
     name = {rate: f"key_{i}" for i, rate in enumerate(probes)}
     keys = "".join(f", {_amount_key(rate, 'open', 'due')} AS {name[rate]}" for rate in probes)
     band = f"abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"
     late = " UNION ALL ".join(
         f"""SELECT l.lid, p.pid, l.day - p.due AS lag,
-                   (l.amt - p.open) * 10000.0 / p.open AS bp,
-                   {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
+                   CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp,
+                   {_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin
             FROM ({sql}) l JOIN parc p
               ON p.dir = l.dir AND p.{name[rate]} = l.key AND p.bin = l.bin
             WHERE {_lag_filter(b)} AND l.amt > p.open AND {band}"""
         for rate, sql in probes.items())
-    # Discounts of round percentages 0.5 % apart leave little of the band out: a line
-    # probes the 1 % buckets at or above its amount.
-    reach = int(b.band_pct / (BAND_BUCKET * 100)) + 1
     early_bins = (f"unnest(range(day // {BIN_DAYS}, (day + {int(b.early_days)}) // {BIN_DAYS} + 1))"
                   " AS bin")
     return f"""
-        WITH parc AS (SELECT pid, dir, open, due, btok, {_bucket('open')} AS bucket,
+        WITH parc AS (SELECT pid, dir, open, due, btok, {_log_key('open')} AS bucket,
                              due // {BIN_DAYS} AS bin{keys}
                       FROM m_parc),
              residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
              late AS ({late}),
-             above AS (SELECT lid, dir, amt, day,
-                              unnest(range({_bucket('amt')}, {_bucket('amt')} + {reach + 1}))
-                                  AS bucket
-                       FROM residue),
+             above AS ({_discount_probes(b, terms)}),
              -- a second unnest in the same SELECT would zip with the first, not multiply
              early_probes AS (SELECT *, {early_bins} FROM above),
              early AS (
                  SELECT l.lid, p.pid, l.day - p.due AS lag,
-                        (l.amt - p.open) * 10000.0 / p.open AS bp,
-                        {_EXPLAIN_MARGIN_CENTS * 10_000}.0 / p.open AS margin
+                        CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp,
+                        {_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin
                  FROM early_probes l JOIN parc p
                    ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
                  WHERE {_lag_filter(b)} AND l.amt < p.open AND {band}),
@@ -177,14 +173,48 @@ def _charge_probes(b: Blocking, terms: LateTerms) -> dict[int, str]:
     return probes
 
 
-def _bucket(column: str) -> str:
-    return f"CAST(floor(ln({column}) / ln({1 + BAND_BUCKET})) AS BIGINT)"
+DISCOUNT_KEY_BP = 10  # width of a bucket of 10000 ln(open amount) the discount probes use
+
+
+def _log_key(column: str) -> str:
+    return f"CAST(floor(10000 * ln({column}) / {DISCOUNT_KEY_BP}) AS BIGINT)"
+
+
+def _discount_probes(b: Blocking, terms: LateTerms) -> str:
+    """Rows (lid, dir, amt, day, bucket) of `residue`: per discount rate, the buckets of
+    _log_key holding the open amounts that rate could have been taken from.
+
+    _explainable lets a discount through where bp (the difference in basis points of the
+    open amount, negative) is within `margin` of -rate, and the band keeps bp >= -band.
+    The open amount is amt / (1 + bp / 10000), so its key lies between those of the two
+    ends of bp's range. The margin is its centavos over the open amount, which exceeds
+    the paid one: over `amt` it is larger, so no pair _explainable accepts is missed."""
+    band, margin = _band_bp(b), f"{_EXPLAIN_MARGIN_CENTS * 10_000}.0 / amt"
+    key = "10000 * ln(amt)"
+    ranges = " UNION ALL ".join(
+        f"""SELECT lid, dir, amt, day, unnest(range(
+                       CAST(floor(({key} - 10000 * ln(1 + least({-rate} + {margin}, 0) / 10000)
+                                   - {FLOAT_SLACK_BP}) / {DISCOUNT_KEY_BP}) AS BIGINT),
+                       CAST(floor(({key} - 10000 * ln(1 + greatest({-rate} - {margin}, {-band})
+                                                          / 10000)
+                                   + {FLOAT_SLACK_BP}) / {DISCOUNT_KEY_BP}) AS BIGINT) + 1))
+                       AS bucket
+            FROM residue""" for rate in sorted(set(terms.discount_bp)))
+    if not ranges:
+        return "SELECT lid, dir, amt, day, 0 AS bucket FROM residue WHERE false"
+    # Rates whose ranges overlap (small amounts: wide margins) probe a bucket once.
+    return f"SELECT DISTINCT * FROM ({ranges})"
 
 
 # Centavos explain may be off from the exact rates: its slack, and a half centavo for each
 # of the two roundings; one more for float error.
 _EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
-KEY_BUCKET_BP = 50  # width of an amount key's bucket (_amount_key), in basis points
+# Width of an amount key's bucket (_amount_key), in basis points. A charge's span of keys
+# is about 30 bp wide; a 50 bp bucket also let in every parcela of the line's own amount
+# due within a fortnight (juros-only probes sit near D = 0): 118M of a dense 1M ledger's
+# 280M joined rows, all thrown away. At 10 bp a line probes a few more keys and the join
+# emits a fraction of the rows; the pairs are the same at any width.
+KEY_BUCKET_BP = 10
 FLOAT_SLACK_BP = 0.001  # far more than the float error of keys of about 10^5
 
 
