@@ -13,7 +13,9 @@ shared/notes/performance.md). Passes, each over the engine's `m_lines` and `m_pa
 - band: the amount within a few percent (late fees, discounts, rounding), for lines the
   exact pass left without a confident match: where the late/discount arithmetic could
   explain the amount, joined on (direction, amount key, 14-day bin), or the name token
-  or a key is shared;
+  or a key is shared. A line the arithmetic explains on more than `hot_block` parcelas
+  (R$ 101,93: R$ 99,90 plus multa and a day's juros, for every plan due that day) is
+  left to its name token and keys, as in the exact pass;
 - partial: the line pays less than the parcela (a partial payment or half of a split),
   joined on (direction, name block token, 14-day bin): only a name can propose those.
 """
@@ -131,14 +133,20 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
                  FROM early_probes l JOIN parc p
                    ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
                  WHERE {_lag_filter(b)} AND l.amt < p.open AND {band}),
-             explained AS (SELECT * FROM late UNION ALL SELECT * FROM early),
+             explained AS (SELECT lid, pid FROM (SELECT * FROM late UNION ALL SELECT * FROM early)
+                           WHERE {_explainable(terms)}),
+             -- The exact pass's hot-block rule: a line whose amount the arithmetic could
+             -- explain on more than hot_block parcelas is left to its name and keys.
+             crowded AS (SELECT lid FROM explained GROUP BY lid
+                         HAVING count(DISTINCT pid) > {int(b.hot_block)}),
              named_probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
                               FROM residue WHERE btok <> ''),
              line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
              key_probes AS (SELECT *, {_probe_bins(b, BIN_DAYS)} FROM line_keys),
              parc_keys AS (SELECT pid, dir, open, due, due // {BIN_DAYS} AS bin,
                                   unnest(keys) AS k FROM m_parc)
-        SELECT lid, pid, 'band' AS pass FROM explained WHERE {_explainable(terms)}
+        SELECT lid, pid, 'band' AS pass FROM explained
+        WHERE lid NOT IN (SELECT lid FROM crowded)
         UNION ALL
         SELECT l.lid, p.pid, 'band' AS pass
         FROM named_probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin

@@ -5,7 +5,8 @@ of comparing every line with every parcela in the window: a probe that missed a 
 silently lose late payments and discounts. Here every pair of a few thousand lines and
 parcelas is checked by brute force: the pass returns exactly the pairs the SQL filter
 (_explainable) accepts over the whole cross product, and among them every pair
-matchers.arithmetic.explain explains."""
+matchers.arithmetic.explain explains. Then the hot-block rule: a line the arithmetic
+explains on too many parcelas keeps only those its name vouches for."""
 
 import numpy as np
 import pyarrow as pa
@@ -50,7 +51,7 @@ def test_band_pass_finds_every_explainable_pair(tmp_path, seed):
     open_cents[: n // 4] = 9_990
     due = rng.integers(20_000, 20_090, n)
     amt, day = _payments(rng, open_cents, due)
-    b = Blocking()
+    b = Blocking(hot_block=len(amt) * n)  # the probes alone: no line is too crowded here
     with Store(tmp_path / "band.duckdb") as store:
         store.replace_temp("m_lines", pa.table({
             "lid": np.arange(len(amt)), "dir": np.zeros(len(amt), np.int8), "amt": amt,
@@ -87,3 +88,36 @@ def test_band_pass_finds_every_explainable_pair(tmp_path, seed):
     missing = {(int(a), int(c)) for a, c in zip(lid[explained], pid[explained], strict=True)
                } - pairs
     assert not missing
+
+
+def _band_pairs(tmp_path, amt: list[int], day: list[int], line_tok: list[str],
+                open_cents: list[int], due: list[int], parc_tok: list[str]) -> set[tuple[int, int]]:
+    empty = pa.array([[]], pa.list_(pa.string()))
+    with Store(tmp_path / "band.duckdb") as store:
+        store.replace_temp("m_lines", pa.table({
+            "lid": np.arange(len(amt)), "dir": np.zeros(len(amt), np.int8), "amt": amt,
+            "day": day, "btok": line_tok, "keys": empty.take([0] * len(amt))}))
+        store.replace_temp("m_parc", pa.table({
+            "pid": np.arange(len(open_cents)), "dir": np.zeros(len(open_cents), np.int8),
+            "open": open_cents, "due": due, "btok": parc_tok,
+            "keys": empty.take([0] * len(open_cents))}))
+        store.replace_temp("m_residue", pa.table({"lid": np.arange(len(amt))}))
+        found = store.query_arrays(
+            f"SELECT DISTINCT lid, pid FROM ({band_pass_sql(Blocking(), 'm_residue', TERMS)})")
+    return set(zip(found["lid"].tolist(), found["pid"].tolist(), strict=True))
+
+
+@pytest.mark.parametrize("plans", [20, 21, 300])
+def test_a_late_payment_explained_on_too_many_parcelas_is_left_to_its_name(tmp_path, plans):
+    """R$ 101,93 is R$ 99,90 plus 2 % multa and a day of juros for every plan due that
+    day: past hot_block (20) such parcelas, only the one whose contact the memo names is a
+    candidate (the exact pass's rule for twenty R$ 99,90 due the same week)."""
+    due = 20_400
+    tokens = ["MARIA"] + [f"CLIENTE{i}" for i in range(1, plans)]
+    pairs = _band_pairs(tmp_path, [10_193, 10_193], [due + 1, due + 1], ["MARIA", ""],
+                        [9_990] * plans, [due] * plans, tokens)
+    named, anonymous = {p for lid, p in pairs if lid == 0}, {p for lid, p in pairs if lid == 1}
+    if plans <= Blocking().hot_block:
+        assert named == anonymous == set(range(plans))
+    else:
+        assert named == {0} and anonymous == set()
