@@ -23,6 +23,7 @@ shared/notes/performance.md). Passes, each over the engine's `m_lines` and `m_pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from matchers.arithmetic import COMPENSATION_DAYS, ROUNDING_SLACK_CENTS, LateTerms
 
@@ -196,22 +197,27 @@ def _discount_probes(b: Blocking, terms: LateTerms) -> str:
     open amount, negative) is within `margin` of -rate, and the band keeps bp >= -band.
     The open amount is amt / (1 + bp / 10000), so its key lies between those of the two
     ends of bp's range. The margin is its centavos over the open amount, which exceeds
-    the paid one: over `amt` it is larger, so no pair _explainable accepts is missed."""
-    band, margin = _band_bp(b), f"{_EXPLAIN_MARGIN_CENTS * 10_000}.0 / amt"
-    key = "10000 * ln(amt)"
-    ranges = " UNION ALL ".join(
-        f"""SELECT lid, dir, amt, day, unnest(range(
-                       CAST(floor(({key} - 10000 * ln(1 + least({-rate} + {margin}, 0) / 10000)
-                                   - {FLOAT_SLACK_BP}) / {DISCOUNT_KEY_BP}) AS BIGINT),
-                       CAST(floor(({key} - 10000 * ln(1 + greatest({-rate} - {margin}, {-band})
-                                                          / 10000)
-                                   + {FLOAT_SLACK_BP}) / {DISCOUNT_KEY_BP}) AS BIGINT) + 1))
-                       AS bucket
-            FROM residue""" for rate in sorted(set(terms.discount_bp)))
-    if not ranges:
+    the paid one: over `amt` it is larger, so no pair _explainable accepts is missed.
+
+    Both ends grow with the rate, so where two rates' buckets overlap (small amounts: wide
+    margins) the higher rate starts after the lower one's last bucket: each bucket is
+    probed once without a DISTINCT over millions of probe rows (5 s at 1M lines)."""
+    rates = sorted(set(terms.discount_bp))
+    if not rates:
         return "SELECT lid, dir, amt, day, 0 AS bucket FROM residue WHERE false"
-    # Rates whose ranges overlap (small amounts: wide margins) probe a bucket once.
-    return f"SELECT DISTINCT * FROM ({ranges})"
+    band, margin = _band_bp(b), f"{_EXPLAIN_MARGIN_CENTS * 10_000}.0 / amt"
+
+    def bucket(bp: str, slack: float) -> str:
+        return (f"CAST(floor((10000 * ln(amt) - 10000 * ln(1 + {bp} / 10000) + {slack})"
+                f" / {DISCOUNT_KEY_BP}) AS BIGINT)")
+
+    first = {r: bucket(f"least({-r} + {margin}, 0)", -FLOAT_SLACK_BP) for r in rates}
+    last = {r: bucket(f"greatest({-r} - {margin}, {-band})", FLOAT_SLACK_BP) for r in rates}
+    starts = [first[rates[0]]] + [f"greatest({first[r]}, {last[before]} + 1)"
+                                  for before, r in pairwise(rates)]
+    return " UNION ALL ".join(
+        f"SELECT lid, dir, amt, day, unnest(range({start}, {last[r]} + 1)) AS bucket"
+        f" FROM residue" for start, r in zip(starts, rates, strict=True))
 
 
 # Centavos explain may be off from the exact rates: its slack, and a half centavo for each
