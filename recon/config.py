@@ -65,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("statements", "csv_layout", "RECON_STATEMENTS_CSV_LAYOUT", "", str,
             "CSV layout to use when detection is ambiguous (a preset or one of csv_layouts)"),
     Setting("store", "path", "RECON_STORE", "recon.duckdb", str, "DuckDB store file"),
+    Setting("store", "memory_limit", "RECON_STORE_MEMORY_LIMIT", "2GB", str,
+            "Memory DuckDB may use before it spills to a .tmp folder beside the store (e.g. 1GB, 512MB)"),
     Setting("report", "dir", "RECON_REPORT_DIR", "reports", str,
             "Folder where each run's report is written"),
     Setting("report", "language", "RECON_REPORT_LANGUAGE", "pt", str,

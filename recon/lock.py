@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from recon.config import Config
 from recon.dates import SAO_PAULO
 from recon.errors import LockHeld
 from recon.store import Store
@@ -67,7 +68,8 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def locked_store(store_path: Path, command: str) -> Iterator[Store]:
+def locked_store(config: Config, command: str) -> Iterator[Store]:
     """The company's store, opened under its lock (every command that touches it)."""
-    with company_lock(store_path, command), Store(store_path) as store:
+    path = config.path("store.path")
+    with company_lock(path, command), Store(path, config.get("store.memory_limit")) as store:
         yield store

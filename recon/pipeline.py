@@ -206,7 +206,7 @@ async def apply_planned(store: Store, client: ContaAzulClient, options: SettleOp
 async def operation(config: Config, result: RunResult, command: str) -> AsyncIterator[Store]:
     """The company's lock and store for one command, recorded in `runs` from start to end:
     the runs table must never say `running` for a dead run."""
-    with locked_store(config.path("store.path"), f"recon {command}") as store:
+    with locked_store(config, f"recon {command}") as store:
         _start_run(store, result, command)
         try:
             yield store
@@ -222,7 +222,7 @@ def catch_up_window(config: Config, yesterday: date) -> RunWindow:
     nights catches up on all of them at once, and a rerun covers yesterday again (idempotent:
     settled lines are held). Never more than `schedule.max_catch_up_days`."""
     limit = config.get("schedule.max_catch_up_days")
-    with locked_store(config.path("store.path"), "recon run (catch-up)") as store:
+    with locked_store(config, "recon run (catch-up)") as store:
         rows = store.query(
             """SELECT max(window_to) AS last FROM runs
                WHERE status = 'succeeded' AND NOT dry_run AND coalesce(command, 'run') = 'run'""")

@@ -75,7 +75,7 @@ def deliver_run(delivery: Delivery, result: RunResult) -> int:
     if not delivery.wanted or result.report_path is None or result.csv_path is None:
         return result.exit_code
     try:
-        with locked_store(delivery.config.path("store.path"), "recon run (delivery)") as store:
+        with locked_store(delivery.config, "recon run (delivery)") as store:
             context = _context(delivery.config, store, result.run_id)
     except ReconError as exc:
         _not_sent(result.report_path, "the report could not be sent", exc)
@@ -169,7 +169,7 @@ def _report_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     delivery = prepare_delivery(config, email=args.email, notify_chat=args.notify)
-    with locked_store(config.path("store.path"), "recon report") as store:
+    with locked_store(config, "recon report") as store:
         run = _stored_run(store, args.run_id)
         if run is None:
             store_path = config.path("store.path")

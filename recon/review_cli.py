@@ -84,7 +84,7 @@ def _verdict_arguments(cmd: argparse.ArgumentParser) -> None:
 
 def _review_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with locked_store(config.path("store.path"), "recon review") as store:
+    with locked_store(config, "recon review") as store:
         items = pending_items(store, args.items or None)
     if not items:
         print("nothing to review" if not args.items else "no such pending item")
@@ -142,7 +142,7 @@ def _record_verdicts(args: argparse.Namespace, decide: Callable[..., Verdict], d
     """Each item's verdict, under the lock, said back to the person who gave it."""
     config = load_config(args.config)
     _check_parcela_option(args)
-    with locked_store(config.path("store.path"), f"recon {args.command}") as store:
+    with locked_store(config, f"recon {args.command}") as store:
         for item_id in args.items:
             verdict = decide(store, item_id, by=args.by, note=args.note, parcela_id=args.parcela)
             print(f"{done} #{item_id} by {verdict.by}: parcela "
@@ -192,7 +192,7 @@ def _resume_command(args: argparse.Namespace) -> int:
 
 def _history_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with locked_store(config.path("store.path"), "recon history") as store:
+    with locked_store(config, "recon history") as store:
         if not (args.run or args.parcela or args.line):
             _print_runs(recent_runs(store, args.limit))
             return EXIT_OK

@@ -20,6 +20,11 @@ import pyarrow as pa
 from recon.errors import StoreError
 
 log = logging.getLogger(__name__)
+# DuckDB's own default is 80 % of the machine's memory, and it keeps what it has read
+# cached up to that, beside the matcher's arrays: on a customer's small server that is how
+# a nightly job gets killed. Past the limit DuckDB spills to <store>.tmp. 1 GB was too
+# little for the band pass of a dense 1M-line backfill (Out of Memory); 2 GB ran it.
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -141,8 +146,8 @@ SCHEMA = (
 class Store:
     """A DuckDB file. Every statement goes through `execute`, `query` or `insert_frame`."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, memory_limit: str = DEFAULT_MEMORY_LIMIT):
+        self.path, self.memory_limit = path, memory_limit
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(path))
@@ -150,6 +155,14 @@ class Store:
             raise StoreError(
                 f"cannot open the store {path}: {exc}. Is another recon run using it?"
             ) from exc
+        try:
+            quoted = memory_limit.replace("'", "''")
+            self._con.execute(f"SET memory_limit = '{quoted}'").fetchall()
+        except duckdb.Error as exc:
+            self._con.close()
+            raise StoreError(
+                f"store.memory_limit {memory_limit!r} is not a size DuckDB understands ({exc}); "
+                "write it like 1GB or 512MB") from exc
         for statement in SCHEMA:
             self._con.execute(statement).fetchall()
 
@@ -187,14 +200,14 @@ class Store:
             # A relation, not a cursor: a cursor's Arrow result is one more copy of the rows.
             return self._con.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as exc:
-            raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
+            raise self._refused(exc) from exc
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> duckdb.DuckDBPyConnection:
         log.log(5, "SQL %s", sql)
         try:
             return self._con.execute(sql, params)
         except duckdb.Error as exc:
-            raise StoreError(f"the store {self.path} refused a statement: {exc}") from exc
+            raise self._refused(exc) from exc
 
     def insert_frame(self, table: str, frame: pd.DataFrame | pa.Table, *,
                      ignore_existing: bool = False) -> int:
@@ -222,6 +235,14 @@ class Store:
                       ()).fetchall()
         finally:
             self._con.unregister("incoming_frame")
+
+    def _refused(self, exc: duckdb.Error) -> StoreError:
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return StoreError(
+                f"the store {self.path} ran out of the memory store.memory_limit allows "
+                f"({self.memory_limit}): raise it, e.g. RECON_STORE_MEMORY_LIMIT=4GB, and run "
+                f"again ({exc})")
+        return StoreError(f"the store {self.path} refused a statement: {exc}")
 
     def _count(self, table: str) -> int:
         rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()

@@ -79,3 +79,26 @@ def test_the_readme_lists_every_setting_as_the_code_declares_it():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, "regenerate README's table with recon.config.settings_table()"
+
+
+def test_the_store_opens_with_the_configured_memory_limit_and_names_a_bad_one(tmp_path):
+    from recon.errors import StoreError
+    from recon.lock import locked_store
+
+    path = write(tmp_path, '[store]\npath = "co.duckdb"\nmemory_limit = "256MB"\n')
+    with locked_store(load_config(path, environ={}), "recon test") as store:
+        limit = store.query("SELECT current_setting('memory_limit') AS m")[0]["m"]
+    assert limit == "244.1 MiB"  # DuckDB reports 256 MB in MiB
+    bad = load_config(path, environ={"RECON_STORE_MEMORY_LIMIT": "plenty"})
+    with pytest.raises(StoreError, match=r"store.memory_limit 'plenty'.*like 1GB"), \
+            locked_store(bad, "recon test"):
+        pass
+
+
+def test_a_query_past_the_memory_limit_says_which_setting_to_raise(tmp_path):
+    from recon.errors import StoreError
+    from recon.store import Store
+
+    with Store(tmp_path / "small.duckdb", "16MB") as store, \
+            pytest.raises(StoreError, match=r"store.memory_limit allows \(16MB\): raise it"):
+        store.query("SELECT len(list(i)) AS n FROM range(20000000) t(i)")
