@@ -90,7 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("matching", "max_candidates", "RECON_MATCHING_MAX_CANDIDATES", 25, int,
             "Candidate parcelas kept per bank line (best weights first)"),
     Setting("matching", "hot_block", "RECON_MATCHING_HOT_BLOCK", 20, int,
-            "Parcelas sharing an amount and week beyond which a line must name its payer"),
+            "Parcelas of one amount and week, or explaining one line's late/early amount, "
+            "beyond which the line must name its payer"),
     Setting("matching", "auto_probability", "RECON_MATCHING_AUTO_PROBABILITY", 0.95, float,
             "Match probability at or above which a match may settle automatically"),
     Setting("matching", "review_probability", "RECON_MATCHING_REVIEW_PROBABILITY", 0.30, float,
