@@ -105,13 +105,13 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     dense 1M ledger, of which 3 % were a discount). A pair found by two reasons comes twice
     (the engine drops repeats)."""
     probes = _charge_probes(b, terms)
-    name = {rate: f"key_{i}" for i, rate in enumerate(probes)}
-    keys = "".join(f", {_amount_key(rate, 'open', 'due')} AS {name[rate]}" for rate in probes)
+    # Discounts probe the keys of rate 0 (the plain log amount): one more column only when
+    # no charge uses that rate.
+    name = {rate: f"key_{i}" for i, rate in enumerate(sorted({*probes, 0}))}
+    keys = "".join(f", {_amount_key(rate, 'open', 'due')} AS {key}" for rate, key in name.items())
     band = f"abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"
     late = " UNION ALL ".join(
-        f"""SELECT l.lid, p.pid, l.day - p.due AS lag,
-                   CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp,
-                   {_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin
+        f"""SELECT l.lid, p.pid, {_DIFFERENCE}
             FROM ({sql}) l JOIN parc p
               ON p.dir = l.dir AND p.{name[rate]} = l.key AND p.bin = l.bin
             WHERE {_lag_filter(b)} AND l.amt > p.open AND {band}"""
@@ -119,8 +119,7 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     early_bins = (f"unnest(range(day // {BIN_DAYS}, (day + {int(b.early_days)}) // {BIN_DAYS} + 1))"
                   " AS bin")
     return f"""
-        WITH parc AS (SELECT pid, dir, open, due, btok, {_log_key('open')} AS bucket,
-                             due // {BIN_DAYS} AS bin{keys}
+        WITH parc AS (SELECT pid, dir, open, due, btok, due // {BIN_DAYS} AS bin{keys}
                       FROM m_parc),
              residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
              late AS ({late}),
@@ -128,11 +127,9 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
              -- a second unnest in the same SELECT would zip with the first, not multiply
              early_probes AS (SELECT *, {early_bins} FROM above),
              early AS (
-                 SELECT l.lid, p.pid, l.day - p.due AS lag,
-                        CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp,
-                        {_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin
+                 SELECT l.lid, p.pid, {_DIFFERENCE}
                  FROM early_probes l JOIN parc p
-                   ON p.dir = l.dir AND p.bucket = l.bucket AND p.bin = l.bin
+                   ON p.dir = l.dir AND p.{name[0]} = l.key AND p.bin = l.bin
                  WHERE {_lag_filter(b)} AND l.amt < p.open AND {band}),
              explained AS (SELECT lid, pid FROM (SELECT * FROM late UNION ALL SELECT * FROM early)
                            WHERE {_explainable(terms)}),
@@ -182,16 +179,10 @@ def _charge_probes(b: Blocking, terms: LateTerms) -> dict[int, str]:
     return probes
 
 
-DISCOUNT_KEY_BP = 10  # width of a bucket of 10000 ln(open amount) the discount probes use
-
-
-def _log_key(column: str) -> str:
-    return f"CAST(floor(10000 * ln({column}) / {DISCOUNT_KEY_BP}) AS BIGINT)"
-
-
 def _discount_probes(b: Blocking, terms: LateTerms) -> str:
-    """Rows (lid, dir, amt, day, bucket) of `residue`: per discount rate, the buckets of
-    _log_key holding the open amounts that rate could have been taken from.
+    """Rows (lid, dir, amt, day, key) of `residue`: per discount rate, the keys of rate 0
+    (_amount_key: the plain log amount) of the open amounts that rate could have been
+    taken from.
 
     _explainable lets a discount through where bp (the difference in basis points of the
     open amount, negative) is within `margin` of -rate, and the band keeps bp >= -band.
@@ -199,30 +190,34 @@ def _discount_probes(b: Blocking, terms: LateTerms) -> str:
     ends of bp's range. The margin is its centavos over the open amount, which exceeds
     the paid one: over `amt` it is larger, so no pair _explainable accepts is missed.
 
-    Both ends grow with the rate, so where two rates' buckets overlap (small amounts: wide
-    margins) the higher rate starts after the lower one's last bucket: each bucket is
-    probed once without a DISTINCT over millions of probe rows (5 s at 1M lines)."""
+    Both ends grow with the rate, so where two rates' keys overlap (small amounts: wide
+    margins) the higher rate starts after the lower one's last key: each key is probed
+    once without a DISTINCT over millions of probe rows (5 s at 1M lines)."""
     rates = sorted(set(terms.discount_bp))
     if not rates:
-        return "SELECT lid, dir, amt, day, 0 AS bucket FROM residue WHERE false"
-    band, margin = _band_bp(b), f"{_EXPLAIN_MARGIN_CENTS * 10_000}.0 / amt"
+        return "SELECT lid, dir, amt, day, 0 AS key FROM residue WHERE false"
+    band, margin = _band_bp(b), f"{_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(amt AS DOUBLE)"
 
-    def bucket(bp: str, slack: float) -> str:
-        return (f"CAST(floor((10000 * ln(amt) - 10000 * ln(1 + {bp} / 10000) + {slack})"
-                f" / {DISCOUNT_KEY_BP}) AS BIGINT)")
+    def key(bp: str, slack: float) -> str:
+        return _key_bucket(f"{_log_amount(0, 'amt', 'day')} - 10000 * ln(1 + {bp} / 10000)"
+                           f" + {slack}")
 
-    first = {r: bucket(f"least({-r} + {margin}, 0)", -FLOAT_SLACK_BP) for r in rates}
-    last = {r: bucket(f"greatest({-r} - {margin}, {-band})", FLOAT_SLACK_BP) for r in rates}
+    first = {r: key(f"least({-r} + {margin}, 0)", -FLOAT_SLACK_BP) for r in rates}
+    last = {r: key(f"greatest({-r} - {margin}, {-band})", FLOAT_SLACK_BP) for r in rates}
     starts = [first[rates[0]]] + [f"greatest({first[r]}, {last[before]} + 1)"
                                   for before, r in pairwise(rates)]
     return " UNION ALL ".join(
-        f"SELECT lid, dir, amt, day, unnest(range({start}, {last[r]} + 1)) AS bucket"
+        f"SELECT lid, dir, amt, day, unnest(range({start}, {last[r]} + 1)) AS key"
         f" FROM residue" for start, r in zip(starts, rates, strict=True))
 
 
 # Centavos explain may be off from the exact rates: its slack, and a half centavo for each
 # of the two roundings; one more for float error.
 _EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
+# A pair's lag, bp (the paid amount's difference in basis points of the open amount) and
+# the margin in bp _explainable allows it: what the band's late and early joins select.
+_DIFFERENCE = (f"l.day - p.due AS lag, CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp, "
+               f"{_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin")
 # Width of an amount key's bucket (_amount_key), in basis points. A charge's span of keys
 # is about 30 bp wide; a 50 bp bucket also let in every parcela of the line's own amount
 # due within a fortnight (juros-only probes sit near D = 0): 118M of a dense 1M ledger's
@@ -241,8 +236,16 @@ def _amount_key(rate: int, amount: str, day: str) -> str:
     payment carrying multa plus that juros has D near the multa whatever its days late: a
     line reaches the parcelas its arithmetic could explain through a few keys, not every
     parcela a few percent below it."""
-    return (f"CAST(floor((10000 * ln({amount}) - {int(rate)} * {day} / 30.0)"
-            f" / {KEY_BUCKET_BP}) AS BIGINT)")
+    return _key_bucket(_log_amount(rate, amount, day))
+
+
+def _log_amount(rate: int, amount: str, day: str) -> str:
+    """_amount_key before bucketing."""
+    return f"(10000 * ln({amount}) - {int(rate)} * {day} / 30.0)"
+
+
+def _key_bucket(value: str) -> str:
+    return f"CAST(floor(({value}) / {KEY_BUCKET_BP}) AS BIGINT)"
 
 
 def _curve_bp(b: Blocking) -> float:
@@ -261,15 +264,16 @@ def _key_probes(b: Blocking, rate: int, spans: list[tuple[float, float]], bins: 
     most its centavos over the least open amount the band allows; keys two spans share
     are probed once."""
     margin = f"{_EXPLAIN_MARGIN_CENTS * 10_000} * {1 + _band_bp(b) / 10_000} / amt"
-    line = f"(10000 * ln(amt) - {int(rate)} * day / 30.0)"
+    line = _log_amount(rate, "amt", "day")
     least, most = bounds
+
+    def key(d: str, slack: float) -> str:
+        return _key_bucket(f"{line} - {d} + {slack}")
+
     ranges = " UNION ALL ".join(
         f"""SELECT lid, dir, amt, day, unnest(range(
-                       CAST(floor(({line} - least({high} + {margin}, {most})
-                                   - {FLOAT_SLACK_BP}) / {KEY_BUCKET_BP}) AS BIGINT),
-                       CAST(floor(({line} - greatest({low} - {margin}, {least})
-                                   + {FLOAT_SLACK_BP}) / {KEY_BUCKET_BP}) AS BIGINT) + 1))
-                       AS key
+                       {key(f"least({high} + {margin}, {most})", -FLOAT_SLACK_BP)},
+                       {key(f"greatest({low} - {margin}, {least})", FLOAT_SLACK_BP)} + 1)) AS key
             FROM residue""" for low, high in spans)
     # a second unnest in the same SELECT would zip with the first, not multiply
     return f"SELECT *, {bins} FROM (SELECT DISTINCT * FROM ({ranges}))"

@@ -220,8 +220,9 @@ class Store:
         verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
         self._con.register("incoming_frame", frame)
         try:
-            self._con.execute(
-                f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame").fetchall()
+            # Through _run: a refusal (a full disk, the memory limit) says what it is.
+            self._run(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame",
+                      ()).fetchall()
         finally:
             self._con.unregister("incoming_frame")
         return self._count(table) - before

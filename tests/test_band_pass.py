@@ -13,7 +13,13 @@ import pyarrow as pa
 import pytest
 
 from matchers.arithmetic import COMPENSATION_DAYS, LateTerms, explain
-from matchers.candidates import Blocking, _explainable, _lag_filter, band_pass_sql
+from matchers.candidates import (
+    _DIFFERENCE,
+    Blocking,
+    _explainable,
+    _lag_filter,
+    band_pass_sql,
+)
 from recon.store import Store
 
 TERMS = LateTerms()
@@ -53,26 +59,15 @@ def test_band_pass_finds_every_explainable_pair(tmp_path, seed):
     amt, day = _payments(rng, open_cents, due)
     b = Blocking(hot_block=len(amt) * n)  # the probes alone: no line is too crowded here
     with Store(tmp_path / "band.duckdb") as store:
-        store.replace_temp("m_lines", pa.table({
-            "lid": np.arange(len(amt)), "dir": np.zeros(len(amt), np.int8), "amt": amt,
-            "day": day, "btok": [""] * len(amt),
-            "keys": pa.array([[]] * len(amt), pa.list_(pa.string()))}))
-        store.replace_temp("m_parc", pa.table({
-            "pid": np.arange(n), "dir": np.zeros(n, np.int8), "open": open_cents, "due": due,
-            "btok": [""] * n, "keys": pa.array([[]] * n, pa.list_(pa.string()))}))
-        store.replace_temp("m_residue", pa.table({"lid": np.arange(len(amt))}))
-        band = band_pass_sql(b, "m_residue", TERMS)
-        found = store.query_arrays(f"SELECT DISTINCT lid, pid FROM ({band})")
+        _stage(store, amt, day, [""] * len(amt), open_cents, due, [""] * n)
+        pairs = _band_pairs(store, b)
         brute = store.query_arrays(f"""
             SELECT lid, pid FROM (
-                SELECT l.lid, p.pid, l.day - p.due AS lag,
-                       CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp,
-                       40000 / CAST(p.open AS DOUBLE) AS margin
+                SELECT l.lid, p.pid, {_DIFFERENCE}
                 FROM m_lines l, m_parc p
                 WHERE {_lag_filter(b)} AND l.amt <> p.open
                   AND abs(l.amt - p.open) * 10000 <= p.open * {round(b.band_pct * 100)})
             WHERE {_explainable(TERMS)}""")
-    pairs = set(zip(found["lid"].tolist(), found["pid"].tolist(), strict=True))
     expected = set(zip(brute["lid"].tolist(), brute["pid"].tolist(), strict=True))
     assert len(expected) > 3 * n  # the workload really has explainable pairs to find
     assert pairs == expected
@@ -90,20 +85,24 @@ def test_band_pass_finds_every_explainable_pair(tmp_path, seed):
     assert not missing
 
 
-def _band_pairs(tmp_path, amt: list[int], day: list[int], line_tok: list[str],
-                open_cents: list[int], due: list[int], parc_tok: list[str]) -> set[tuple[int, int]]:
+def _stage(store: Store, amt, day, line_tok: list[str], open_cents, due,
+           parc_tok: list[str]) -> None:
+    """m_lines, m_parc and m_residue as the engine stages them (one direction, no keys;
+    every line in the residue)."""
     empty = pa.array([[]], pa.list_(pa.string()))
-    with Store(tmp_path / "band.duckdb") as store:
-        store.replace_temp("m_lines", pa.table({
-            "lid": np.arange(len(amt)), "dir": np.zeros(len(amt), np.int8), "amt": amt,
-            "day": day, "btok": line_tok, "keys": empty.take([0] * len(amt))}))
-        store.replace_temp("m_parc", pa.table({
-            "pid": np.arange(len(open_cents)), "dir": np.zeros(len(open_cents), np.int8),
-            "open": open_cents, "due": due, "btok": parc_tok,
-            "keys": empty.take([0] * len(open_cents))}))
-        store.replace_temp("m_residue", pa.table({"lid": np.arange(len(amt))}))
-        found = store.query_arrays(
-            f"SELECT DISTINCT lid, pid FROM ({band_pass_sql(Blocking(), 'm_residue', TERMS)})")
+    store.replace_temp("m_lines", pa.table({
+        "lid": np.arange(len(amt)), "dir": np.zeros(len(amt), np.int8), "amt": amt,
+        "day": day, "btok": line_tok, "keys": empty.take([0] * len(amt))}))
+    store.replace_temp("m_parc", pa.table({
+        "pid": np.arange(len(open_cents)), "dir": np.zeros(len(open_cents), np.int8),
+        "open": open_cents, "due": due, "btok": parc_tok,
+        "keys": empty.take([0] * len(open_cents))}))
+    store.replace_temp("m_residue", pa.table({"lid": np.arange(len(amt))}))
+
+
+def _band_pairs(store: Store, b: Blocking) -> set[tuple[int, int]]:
+    found = store.query_arrays(
+        f"SELECT DISTINCT lid, pid FROM ({band_pass_sql(b, 'm_residue', TERMS)})")
     return set(zip(found["lid"].tolist(), found["pid"].tolist(), strict=True))
 
 
@@ -114,8 +113,10 @@ def test_a_late_payment_explained_on_too_many_parcelas_is_left_to_its_name(tmp_p
     candidate (the exact pass's rule for twenty R$ 99,90 due the same week)."""
     due = 20_400
     tokens = ["MARIA"] + [f"CLIENTE{i}" for i in range(1, plans)]
-    pairs = _band_pairs(tmp_path, [10_193, 10_193], [due + 1, due + 1], ["MARIA", ""],
-                        [9_990] * plans, [due] * plans, tokens)
+    with Store(tmp_path / "band.duckdb") as store:
+        _stage(store, [10_193, 10_193], [due + 1, due + 1], ["MARIA", ""], [9_990] * plans,
+               [due] * plans, tokens)
+        pairs = _band_pairs(store, Blocking())
     named, anonymous = {p for lid, p in pairs if lid == 0}, {p for lid, p in pairs if lid == 1}
     if plans <= Blocking().hot_block:
         assert named == anonymous == set(range(plans))
