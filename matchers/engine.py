@@ -347,7 +347,8 @@ def build_model(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
     m, history = m_from_history(confirmed_levels(store))
     log.debug("m from the priors and %d confirmed matches", history)
     return Model(m=m, u=u_from_sample(sample), history=history,
-                 prior_bits=prior_bits(len(lines), len(parcelas)))
+                 prior_bits=prior_bits(*(np.bincount(side["dir"].to_numpy(), minlength=2)
+                                               for side in (lines, parcelas))))
 
 
 def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
