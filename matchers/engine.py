@@ -38,7 +38,7 @@ from matchers.candidates import (
     shared_key_codes_sql,
 )
 from matchers.decide import Zones, decide, splits
-from matchers.model import Model, m_from_history, prior_bits, u_from_sample
+from matchers.model import Model, date_level, m_from_history, prior_bits, u_from_sample
 from matchers.normalize import (
     block_token,
     clean_names,
@@ -355,12 +355,17 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
     """Comparison levels of pairs Conta Azul confirmed (settled by us) or a person approved."""
     frame = store.query_frame(
         """SELECT DISTINCT ON (c.line_key, c.parcela_id)
-                  c.amount_level, c.date_level, c.name_level, c.key_level
+                  c.amount_level, c.lag_days, c.name_level, c.key_level
            FROM candidate_pairs c JOIN settlements s USING (line_key, parcela_id)
            WHERE s.state IN ('confirmed', 'annotated')""")
     if frame.empty:
         return None
-    return {s: frame[f"{s}_level"].to_numpy(np.int8) for s in ("amount", "date", "name", "key")}
+    # The date level from the lag, not as stored: pairs stored before the early levels were
+    # split keep their meaning.
+    return {"amount": frame["amount_level"].to_numpy(np.int8),
+            "date": date_level(frame["lag_days"].to_numpy(np.int64)),
+            "name": frame["name_level"].to_numpy(np.int8),
+            "key": frame["key_level"].to_numpy(np.int8)}
 
 
 SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]

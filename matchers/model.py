@@ -26,7 +26,7 @@ import numpy as np
 # Levels per signal, in order; the index is what the candidate frame stores.
 AMOUNT_LEVELS = ("exact", "late_fees", "discount", "close", "partial")
 DATE_LEVELS = ("same_day", "1-3_late", "4-7_late", "8-15_late", "16-31_late", "32+_late",
-               "1-3_early", "4+_early")
+               "1-3_early", "4-15_early", "16+_early")
 NAME_LEVELS = ("name>=0.97", "name>=0.90", "name>=0.80", "name>=0.60", "name<0.60", "no_name")
 KEY_LEVELS = ("same_document", "same_number", "known_alias", "other_document", "no_key")
 SIGNALS = {"amount": AMOUNT_LEVELS, "date": DATE_LEVELS, "name": NAME_LEVELS, "key": KEY_LEVELS}
@@ -35,15 +35,24 @@ NULL_LEVELS = {"name": NAME_LEVELS.index("no_name"), "key": KEY_LEVELS.index("no
 # Priors for m: shares among true matches. Each sums to 1 over the levels that can occur.
 DEFAULT_M: dict[str, tuple[float, ...]] = {
     "amount": (0.80, 0.07, 0.03, 0.04, 0.06),
-    "date": (0.35, 0.30, 0.12, 0.07, 0.04, 0.02, 0.07, 0.03),
+    "date": (0.35, 0.30, 0.12, 0.07, 0.04, 0.02, 0.07, 0.025, 0.005),
     "name": (0.55, 0.15, 0.08, 0.04, 0.05, 0.13),
     "key": (0.15, 0.05, 0.10, 0.02, 0.68),
 }
+# The date of a discounted payment, given that its amount is a discount: the arithmetic only
+# explains payments made on or before the due date, and those are not spread like random
+# pairs' lags: boletos "com desconto até o vencimento" are paid on the day or in the days
+# before it, seldom weeks ahead. Estimated with the other m (EM, history) from discounted
+# pairs only; against u among random pairs on or before the due date.
+DISCOUNT_DATE = "date|discount"
+DEFAULT_M[DISCOUNT_DATE] = (0.30, 0, 0, 0, 0, 0, 0.30, 0.35, 0.05)
+ON_OR_BEFORE_DUE = ("same_day", "1-3_early", "4-15_early", "16+_early")
 # Cuts for the WRatio-or-prefix scorer: the same name (or a bank's cut of it) scores 100,
 # reordered words 95, one character off in a 10-character cut 90; a shared surname alone
 # ('NATALIA CAMPOS LOPES' vs 'DISTRIBUIDORA CAMPOS FERNANDES') reaches about 85.
 NAME_CUTS = (0.97, 0.90, 0.80, 0.60)
 DATE_EDGES = (0, 3, 7, 15, 31)  # days late closing each late level
+EARLY_EDGES = (-3, -15)  # days early opening each early level
 U_FLOOR_PAIRS = 1_000_000  # a level never seen among random pairs counts as 1 in this many
 HISTORY_PSEUDOCOUNT = 200  # confirmed matches needed before history outweighs the priors
 
@@ -51,7 +60,9 @@ HISTORY_PSEUDOCOUNT = 200  # confirmed matches needed before history outweighs t
 def date_level(lag_days: np.ndarray) -> np.ndarray:
     """Bank date minus due date, in days -> DATE_LEVELS index."""
     late = np.searchsorted(np.array(DATE_EDGES), lag_days, side="left")  # 0 for lag 0
-    early = np.where(lag_days >= -3, 6, 7)
+    early = np.select([lag_days >= edge for edge in EARLY_EDGES],
+                      [DATE_LEVELS.index("1-3_early"), DATE_LEVELS.index("4-15_early")],
+                      DATE_LEVELS.index("16+_early"))
     return np.where(lag_days >= 0, late, early).astype(np.int8)
 
 
@@ -75,12 +86,26 @@ class Model:
 
     def bits(self, signal: str, levels: np.ndarray, u_override: np.ndarray | None = None
              ) -> np.ndarray:
-        m = np.asarray(self.m[signal])[levels]
-        u = np.asarray(self.u[signal])[levels] if u_override is None else u_override
+        m, u = np.asarray(self.m[signal]), np.asarray(self.u[signal])
+        if signal == "date":
+            m, u = _weeks_ahead_as_one(m), _weeks_ahead_as_one(u)
+        m = m[levels]
+        u = u[levels] if u_override is None else u_override
         out = np.log2(m / u)
         if signal in NULL_LEVELS:
             out[levels == NULL_LEVELS[signal]] = 0.0  # missing evidence is no evidence
         return out
+
+
+def _weeks_ahead_as_one(shares: np.ndarray) -> np.ndarray:
+    """Shares with the early levels past three days pooled. Only a discount's date (its own
+    signal) tells a week early from months early: for any other payment a parcela due next
+    week is a rival (the weekly supplier's), and measured against random pairs' lags a week
+    early would weigh for it, as a day late does."""
+    pooled = [DATE_LEVELS.index("4-15_early"), DATE_LEVELS.index("16+_early")]
+    out = shares.copy()
+    out[pooled] = shares[pooled].sum()
+    return out
 
 
 def probability(weight_bits: np.ndarray) -> np.ndarray:
@@ -102,26 +127,39 @@ def prior_bits(lines_per_direction: Sequence[int], parcelas_per_direction: Seque
 
 def u_from_sample(levels: Mapping[str, np.ndarray], floor_pairs: int = U_FLOOR_PAIRS
                   ) -> dict[str, np.ndarray]:
-    """Level shares among random pairs, floored so unseen levels stay finite."""
+    """Level shares among random pairs, floored so unseen levels stay finite; for the date
+    given a discount, shares among those on or before the due date."""
     u = {}
     for signal, names in SIGNALS.items():
         counts = np.bincount(levels[signal], minlength=len(names)).astype(float)
         share = counts / max(counts.sum(), 1.0)
         u[signal] = np.maximum(share, 1.0 / floor_pairs)
+    before = np.isin(np.arange(len(DATE_LEVELS)), [DATE_LEVELS.index(n) for n in ON_OR_BEFORE_DUE])
+    u[DISCOUNT_DATE] = np.where(before, u["date"] / u["date"][before].sum(), 1.0)
     return u
+
+
+def observed(levels: Mapping[str, np.ndarray], signal: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The levels a signal's m is counted from, and which pairs they are (None: all): the
+    date given a discount counts the discounted pairs' dates only."""
+    if signal == DISCOUNT_DATE:
+        rows = levels["amount"] == AMOUNT_LEVELS.index("discount")
+        return levels["date"][rows], rows
+    return levels[signal], None
 
 
 def m_from_history(levels: Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], int]:
     """Priors blended with level counts of confirmed matches (Dirichlet-style)."""
-    n = 0 if levels is None else len(next(iter(levels.values()), []))
+    history = 0 if levels is None else len(levels["amount"])
     m = {}
     for signal, prior in DEFAULT_M.items():
         counts = np.zeros(len(prior))
-        if n:
-            counts = np.bincount(levels[signal], minlength=len(prior)).astype(float)
-        m[signal] = (np.asarray(prior) * HISTORY_PSEUDOCOUNT + counts) / (HISTORY_PSEUDOCOUNT + n)
+        if history:
+            counts = np.bincount(observed(levels, signal)[0], minlength=len(prior)).astype(float)
+        m[signal] = ((np.asarray(prior) * HISTORY_PSEUDOCOUNT + counts)
+                     / (HISTORY_PSEUDOCOUNT + counts.sum()))
         m[signal] = np.maximum(m[signal], 1e-4)
-    return m, n
+    return m, history
 
 
 def tf_u(counts: np.ndarray, total: int) -> np.ndarray:

@@ -17,10 +17,12 @@ from rapidfuzz import fuzz, process
 from matchers.arithmetic import Explained, LateTerms, explain
 from matchers.model import (
     AMOUNT_LEVELS,
+    DISCOUNT_DATE,
     KEY_LEVELS,
     Model,
     date_level,
     name_level,
+    observed,
     probability,
     tf_u,
 )
@@ -240,10 +242,11 @@ def em_m(lv: Mapping[str, np.ndarray], p: np.ndarray, model: Model) -> Model:
     model into anything."""
     m = {}
     for signal, prior in model.m.items():
-        level, weight = lv[signal], p
+        level, rows = observed(lv, signal)
+        weight = p if rows is None else p[rows]
         valid = level >= 0
         if not valid.all():  # levels are rarely missing: copy only when some are
-            level, weight = level[valid], p[valid]
+            level, weight = level[valid], weight[valid]
         counts = np.bincount(level, weights=weight, minlength=len(prior))
         m[signal] = np.maximum(
             (counts + EM_PSEUDOCOUNT * np.asarray(prior)) / (weight.sum() + EM_PSEUDOCOUNT),
@@ -254,9 +257,19 @@ def em_m(lv: Mapping[str, np.ndarray], p: np.ndarray, model: Model) -> Model:
 U_OVERRIDDEN = ("amount", "name", "key")
 
 
+# What the arithmetic made of a pair's amount, as the date's bits depend on it.
+NOT_EXPLAINED, LATE_FEES, DISCOUNTED = 0, 1, 2
+
+
 def _explained(amount_level: np.ndarray) -> np.ndarray:
     return np.isin(amount_level, [AMOUNT_LEVELS.index("late_fees"),
                                   AMOUNT_LEVELS.index("discount")])
+
+
+def _explanation(amount_level: np.ndarray) -> np.ndarray:
+    return np.select([amount_level == AMOUNT_LEVELS.index("late_fees"),
+                      amount_level == AMOUNT_LEVELS.index("discount")],
+                     [LATE_FEES, DISCOUNTED], NOT_EXPLAINED)
 
 
 def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model,
@@ -300,7 +313,7 @@ class BitCodes:
     index: Mapping[str, np.ndarray]  # per pair
     level: Mapping[str, np.ndarray]  # per combination
     u: Mapping[str, np.ndarray]  # per combination
-    explained: np.ndarray  # per date combination: the pair's amount is explained
+    explanation: np.ndarray  # per date combination: NOT_EXPLAINED, LATE_FEES or DISCOUNTED
 
 
 def joined_tables(parts: Sequence[BitCodes]) -> tuple[BitCodes, list[dict[str, int]]]:
@@ -313,7 +326,7 @@ def joined_tables(parts: Sequence[BitCodes]) -> tuple[BitCodes, list[dict[str, i
     tables = BitCodes(
         index={}, level={s: np.concatenate([q.level[s] for q in parts]) for s in SIGNAL_NAMES},
         u={s: np.concatenate([q.u[s] for q in parts]) for s in SIGNAL_NAMES},
-        explained=np.concatenate([q.explained for q in parts]))
+        explanation=np.concatenate([q.explanation for q in parts]))
     return tables, offsets
 
 
@@ -323,12 +336,13 @@ def bit_codes(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: 
     for signal in U_OVERRIDDEN:
         index[signal], level[signal], u_of[signal] = _combinations(
             lv[signal], u[signal], np.asarray(model.u[signal]))
-    # Date bits take no per-pair u; they depend on whether the amount is explained.
+    # Date bits take no per-pair u; they depend on how the amount is explained.
     n_date = len(model.u["date"])
-    index["date"] = _explained(lv["amount"]) * n_date + lv["date"].astype(np.int64)
-    level["date"] = np.tile(np.arange(n_date), 2)
+    kinds = (NOT_EXPLAINED, LATE_FEES, DISCOUNTED)
+    index["date"] = _explanation(lv["amount"]) * n_date + lv["date"].astype(np.int64)
+    level["date"] = np.tile(np.arange(n_date), len(kinds))
     u_of["date"] = np.asarray(model.u["date"])[level["date"]]
-    return BitCodes(index, level, u_of, np.repeat([False, True], n_date))
+    return BitCodes(index, level, u_of, np.repeat(kinds, n_date))
 
 
 def _combinations(level: np.ndarray, u: np.ndarray, level_u: np.ndarray
@@ -349,12 +363,17 @@ def coded_weights(codes: BitCodes, model: Model) -> dict[str, np.ndarray]:
     """log2(m/u) per signal and pair, computed per combination of BitCodes."""
     out = {}
     for signal in SIGNAL_NAMES:
-        table = model.bits(signal, codes.level[signal], codes.u[signal])
+        # The date's u is its level's (codes.u carries it only to say which pairs share bits).
+        table = model.bits(signal, codes.level[signal],
+                           None if signal == "date" else codes.u[signal])
         if signal == "date":
-            # The late/discount arithmetic already used the date: a late payment is late and
-            # a discounted one early by construction, so that lateness is no evidence
-            # against it.
-            table = np.where(codes.explained, np.maximum(table, 0.0), table)
+            # The late-fee arithmetic already used the date (juros are charged per day late),
+            # so that lateness is no evidence against it. A discount only says the payment
+            # came on or before the due date: how long before is weighed against random
+            # pairs that did too.
+            table = np.where(codes.explanation == LATE_FEES, np.maximum(table, 0.0), table)
+            discounted = codes.explanation == DISCOUNTED
+            table[discounted] = model.bits(DISCOUNT_DATE, codes.level["date"][discounted])
         out[signal] = table[codes.index[signal]]
     return out
 

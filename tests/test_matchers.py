@@ -292,3 +292,37 @@ def test_clean_names_cleans_each_name_as_clean_name_does(names):
 def test_number_keys_are_the_runs_of_four_or_more_digits(text, keys):
     found = number_keys(pa.array([text, "9999", text], pa.string())).to_pylist()
     assert found == [keys, ["num:9999"], keys]  # runs stop at the end of each text
+
+
+def _date_bits(amount_levels: list[str], lags: list[int]) -> np.ndarray:
+    """Date bits of pairs with these amount levels and lags, under a model whose u comes
+    from random pairs a year either way of the due date."""
+    from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model, date_level, \
+        m_from_history, u_from_sample
+    from matchers.scoring import bit_codes, coded_weights
+
+    random_lags = np.random.default_rng(3).integers(-365, 366, 200_000)
+    n = len(random_lags)
+    u = u_from_sample({"amount": np.full(n, AMOUNT_LEVELS.index("partial"), np.int8),
+                       "date": date_level(random_lags),
+                       "name": np.full(n, NAME_LEVELS.index("name<0.60"), np.int8),
+                       "key": np.full(n, KEY_LEVELS.index("no_key"), np.int8)})
+    model = Model(m=m_from_history(None)[0], u=u, prior_bits=-16.0)
+    k = len(lags)
+    lv = {"amount": np.array([AMOUNT_LEVELS.index(a) for a in amount_levels], np.int8),
+          "date": date_level(np.array(lags)),
+          "name": np.zeros(k, np.int8), "key": np.full(k, KEY_LEVELS.index("no_key"), np.int8)}
+    u_pairs = {s: np.asarray(model.u[s])[lv[s]] for s in ("amount", "name", "key")}
+    return coded_weights(bit_codes(lv, u_pairs, model), model)["date"]
+
+
+def test_a_discount_paid_days_before_the_due_date_is_evidence_for_it_months_before_is_not():
+    # A discount (the arithmetic only explains payments on or before the due date) paid on
+    # the day or days before weighs for the pair; random pairs rarely fall that close.
+    on_day, days_early, months_early = _date_bits(["discount"] * 3, [0, -9, -200])
+    assert on_day > 3 and days_early > 2
+    assert months_early < 0
+    # For an exact amount a week early stays weak: the parcela due next week is the weekly
+    # supplier's rival, and must not gain on this week's by its date.
+    week_early, months_early_exact, on_time = _date_bits(["exact"] * 3, [-9, -200, 0])
+    assert week_early == months_early_exact < 0 < on_time
