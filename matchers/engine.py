@@ -38,7 +38,14 @@ from matchers.candidates import (
     shared_key_codes_sql,
 )
 from matchers.decide import Zones, decide, splits
-from matchers.model import Model, date_level, m_from_history, prior_bits, u_from_sample
+from matchers.model import (
+    Model,
+    date_level,
+    m_from_history,
+    prior_bits,
+    u_from_sample,
+    unmatched_share,
+)
 from matchers.normalize import (
     block_token,
     clean_names,
@@ -54,9 +61,11 @@ from matchers.scoring import (
     Vocab,
     em,
     joined_tables,
+    line_posterior,
     sample_u_levels,
     score,
     tf_columns,
+    with_columns,
 )
 from recon.records import LEDGER_HOLDS
 from recon.store import Store
@@ -108,11 +117,12 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     clock.lap("model")
     pairs = candidate_pairs(store, settings, model, vocab, clock, sides)
     stats.pairs = len(pairs)
-    chosen = assign(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
-                    pairs["weight"].to_numpy())
-    best_other, rival = runner_up(pairs["lid"].to_numpy(), pairs["pid"].to_numpy(),
-                                  pairs["weight"].to_numpy(), chosen,
-                                  excluded=other_period(pairs))
+    lid, pid, weight = (pairs[c].to_numpy() for c in ("lid", "pid", "weight"))
+    earlier_or_later = other_period(pairs)
+    pairs = with_columns(pairs, {"probability": line_posterior(
+        lid, weight, model.unmatched, rivals=~earlier_or_later)})
+    chosen = assign(lid, pid, weight)
+    best_other, rival = runner_up(lid, pid, weight, chosen, excluded=earlier_or_later)
     clock.lap("assign")
     outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
                      settings.terms, model)
@@ -346,9 +356,9 @@ def build_model(store: Store, lines: pd.DataFrame, parcelas: pd.DataFrame,
                              U_SAMPLE_PAIRS, vocab)
     m, history = m_from_history(confirmed_levels(store))
     log.debug("m from the priors and %d confirmed matches", history)
-    return Model(m=m, u=u_from_sample(sample), history=history,
-                 prior_bits=prior_bits(*(np.bincount(side["dir"].to_numpy(), minlength=2)
-                                               for side in (lines, parcelas))))
+    shape = [np.bincount(side["dir"].to_numpy(), minlength=2) for side in (lines, parcelas)]
+    return Model(m=m, u=u_from_sample(sample), history=history, prior_bits=prior_bits(*shape),
+                 unmatched=unmatched_share(*shape))
 
 
 def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:

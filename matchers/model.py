@@ -54,6 +54,7 @@ NAME_CUTS = (0.97, 0.90, 0.80, 0.60)
 DATE_EDGES = (0, 3, 7, 15, 31)  # days late closing each late level
 EARLY_EDGES = (-3, -15)  # days early opening each early level
 U_FLOOR_PAIRS = 1_000_000  # a level never seen among random pairs counts as 1 in this many
+MATCHED_SHARE = 0.8  # lines expected to pay a parcela, as a share of the smaller side
 HISTORY_PSEUDOCOUNT = 200  # confirmed matches needed before history outweighs the priors
 
 
@@ -83,6 +84,7 @@ class Model:
     u: Mapping[str, np.ndarray]
     prior_bits: float
     history: int = 0  # confirmed matches that shaped m
+    unmatched: float = 1 - MATCHED_SHARE  # prior chance that a line pays no parcela
 
     def bits(self, signal: str, levels: np.ndarray, u_override: np.ndarray | None = None
              ) -> np.ndarray:
@@ -112,6 +114,14 @@ def probability(weight_bits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.clip(weight_bits, -60, 60)))
 
 
+def expected_matches(lines_per_direction: Sequence[int], parcelas_per_direction: Sequence[int]
+                     ) -> float:
+    """Matches a run of this shape is expected to hold: most lines pay one parcela of their
+    direction, some (tarifas, strangers' transfers) none."""
+    return max(1.0, MATCHED_SHARE * sum(min(n, m) for n, m in zip(lines_per_direction,
+                                                                  parcelas_per_direction)))
+
+
 def prior_bits(lines_per_direction: Sequence[int], parcelas_per_direction: Sequence[int]
                ) -> float:
     """log2 odds that a random same-direction (line, parcela) pair is a match: about one
@@ -119,10 +129,15 @@ def prior_bits(lines_per_direction: Sequence[int], parcelas_per_direction: Seque
     Per direction, as u is sampled: counting credit lines against contas a pagar too put
     the prior about a bit too low (0.9 bit with 65 % receber), and every pair with it."""
     pairs = sum(n * m for n, m in zip(lines_per_direction, parcelas_per_direction))
-    expected = max(1.0, 0.8 * sum(min(n, m) for n, m in zip(lines_per_direction,
-                                                            parcelas_per_direction)))
-    p = min(expected / max(pairs, 1), 0.5)
+    p = min(expected_matches(lines_per_direction, parcelas_per_direction) / max(pairs, 1), 0.5)
     return np.log2(p / (1 - p)).item()  # log-odds in bits, not money
+
+
+def unmatched_share(lines_per_direction: Sequence[int], parcelas_per_direction: Sequence[int]
+                    ) -> float:
+    """The prior chance that a line pays none of the run's parcelas."""
+    lines = max(sum(lines_per_direction), 1)
+    return max(1.0 - expected_matches(lines_per_direction, parcelas_per_direction) / lines, 0.01)
 
 
 def u_from_sample(levels: Mapping[str, np.ndarray], floor_pairs: int = U_FLOOR_PAIRS

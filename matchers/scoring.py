@@ -236,6 +236,30 @@ def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROU
                                 "weight": total, "probability": p})
 
 
+def line_posterior(lid: np.ndarray, weight: np.ndarray, unmatched: float,
+                   rivals: np.ndarray) -> np.ndarray:
+    """Per pair, the probability that its line pays its parcela rather than another of its
+    candidates or none (pairs grouped by line, as the engine keeps them). A pair's own
+    probability, 2^W / (1 + 2^W), weighs it against every other way the line could go as
+    if each were still as likely as before any evidence; here the line's other candidates
+    count with their own evidence, and 'none' with the prior chance of a line paying
+    nothing. A full name on a plan price whose look-alikes the evidence ruled out is
+    likelier than its pair alone says; two parcelas the evidence cannot tell apart share
+    the line. Only `rivals` compete: another period's parcela of a recurring payment
+    (`other_period`) is not this line's alternative, as it is not its runner-up."""
+    if len(weight) == 0:
+        return np.zeros(0)
+    starts = np.r_[0, np.flatnonzero(lid[1:] != lid[:-1]) + 1]
+    if np.any(lid[1:] < lid[:-1]):
+        raise ValueError("line_posterior needs the pairs grouped by line")
+    size = np.diff(np.r_[starts, len(weight)])
+    top = np.repeat(np.maximum.reduceat(weight, starts), size)
+    scaled = np.exp2(weight - top)  # at most 1: no overflow, whatever the weights
+    pool = np.repeat(np.add.reduceat(np.where(rivals, scaled, 0.0), starts), size)
+    total = pool + np.where(rivals, 0.0, scaled)  # a pair always counts itself
+    return scaled / (total + unmatched * np.exp2(np.clip(-top, -1000, 1000)))
+
+
 def em_m(lv: Mapping[str, np.ndarray], p: np.ndarray, model: Model) -> Model:
     """m re-estimated from the pairs: each pair counts towards its levels as much as it is
     likely a match (p). The priors stay in as pseudo-counts, so a small run cannot talk the

@@ -326,3 +326,25 @@ def test_a_discount_paid_days_before_the_due_date_is_evidence_for_it_months_befo
     # supplier's rival, and must not gain on this week's by its date.
     week_early, months_early_exact, on_time = _date_bits(["exact"] * 3, [-9, -200, 0])
     assert week_early == months_early_exact < 0 < on_time
+
+
+def test_a_lines_probability_counts_its_rivals_and_the_chance_it_pays_nothing():
+    from matchers.model import probability
+    from matchers.scoring import line_posterior
+
+    # Line 0: one strong pair, its rivals ruled out. Line 1: two pairs the evidence cannot
+    # tell apart. Line 2: this week's parcela and last week's, left open (another period).
+    lid = np.array([0, 0, 0, 1, 1, 2, 2])
+    weight = np.array([3.0, -20.0, -25.0, 8.0, 8.0, 8.0, 7.0])
+    rivals = np.array([True, True, True, True, True, True, False])
+    p = line_posterior(lid, weight, unmatched=0.2, rivals=rivals)
+    alone = probability(weight)
+    # 2^3 against 'none' (0.2) rather than against 1: likelier than the pair alone says.
+    assert p[0] == pytest.approx(8 / 8.2, abs=1e-6) and p[0] > alone[0]
+    assert p[1] < 1e-6
+    # Each alone is near certain; together they share the line.
+    assert alone[3] > 0.99 and p[3] == pytest.approx(p[4]) and p[3] < 0.5
+    # Last week's parcela is not this line's alternative: it does not dilute this week's.
+    assert p[5] == pytest.approx(2**8 / (2**8 + 0.2))
+    with pytest.raises(ValueError):
+        line_posterior(lid[::-1], weight, unmatched=0.2, rivals=rivals)
