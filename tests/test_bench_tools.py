@@ -44,3 +44,19 @@ def test_benchmark_measures_the_matcher_in_its_own_process_and_scores_it(
     assert 0 < row.candidates_mean <= row.candidates_max <= 25
     assert 0.9 < row.precision <= 1.0
     assert {"stage", "assign", "store"} <= set(row.stages)
+
+
+def test_the_batch_ceiling_counts_every_subset_of_the_size_that_adds_up():
+    from itertools import combinations
+
+    import numpy as np
+
+    from benchmarks.batch_ceiling import count_fits
+
+    assert count_fits(np.array([1, 2, 3, 4]), 2, 5) == 2  # {1, 4}, {2, 3}
+    assert count_fits(np.array([500, 500, 500]), 2, 1000) == 3  # equal titles are distinct
+    values = np.random.default_rng(5).integers(1, 60, 14)
+    for size, target in ((3, 90), (4, 120), (5, 101)):
+        brute = sum(sum(c) == target for c in combinations(values.tolist(), size))
+        assert count_fits(values, size, target) == brute
+    assert count_fits(np.array([7, 9]), 2, 3) == 0
