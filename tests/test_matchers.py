@@ -297,8 +297,15 @@ def test_number_keys_are_the_runs_of_four_or_more_digits(text, keys):
 def _date_bits(amount_levels: list[str], lags: list[int]) -> np.ndarray:
     """Date bits of pairs with these amount levels and lags, under a model whose u comes
     from random pairs a year either way of the due date."""
-    from matchers.model import AMOUNT_LEVELS, KEY_LEVELS, NAME_LEVELS, Model, date_level, \
-        m_from_history, u_from_sample
+    from matchers.model import (
+        AMOUNT_LEVELS,
+        KEY_LEVELS,
+        NAME_LEVELS,
+        Model,
+        date_level,
+        m_from_history,
+        u_from_sample,
+    )
     from matchers.scoring import bit_codes, coded_weights
 
     random_lags = np.random.default_rng(3).integers(-365, 366, 200_000)
