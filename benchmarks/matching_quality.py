@@ -71,7 +71,8 @@ def line_outcomes(decisions: pd.DataFrame, truth: pd.DataFrame,
     proposed = allocations.groupby("line_key")["parcela_id"].agg(frozenset)
     parcela_kind = (truth.dropna(subset=["parcela_id"]).drop_duplicates("parcela_id")
                     .set_index("parcela_id")["kind"])
-    out = decisions[["line_key", "parcela_id", "decision"]].merge(
+    kept = [c for c in ("line_key", "parcela_id", "decision", "score") if c in decisions]
+    out = decisions[kept].merge(
         kinds, on="line_key", how="left", validate="1:1")
     mine = out["line_key"].map(proposed)
     out["right"] = [isinstance(m, frozenset) and m == t
@@ -102,6 +103,23 @@ def kind_table(outcomes: pd.DataFrame) -> pd.DataFrame:
                        outcomes["decision"] + np.where(outcomes["right"], "_right", "_wrong"))
     table = pd.crosstab(outcomes["kind"], verdict).reindex(columns=list(OUTCOMES), fill_value=0)
     return table.assign(lines=table.sum(axis=1))[["lines", *OUTCOMES]].rename_axis(columns=None)
+
+
+CALIBRATION_EDGES = (0.0, 0.3, 0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.999, 1.0)
+
+
+def calibration_table(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Proposals (auto and review) by the probability the engine gave them: how many, their
+    mean probability, and the share that were right. A calibrated probability is about as
+    often right as it says."""
+    proposed = outcomes[(outcomes["decision"] != "unmatched") & outcomes["score"].notna()]
+    # The last band takes 1.0 itself (60 bits and more round to it).
+    band = pd.cut(proposed["score"], [*CALIBRATION_EDGES[:-1], np.nextafter(1.0, 2.0)],
+                  right=False)
+    return (proposed.groupby(band, observed=True)
+            .agg(proposals=("right", "size"), mean_probability=("score", "mean"),
+                 right=("right", "mean"))
+            .rename_axis("probability"))
 
 
 def candidate_stats(per_line: np.ndarray) -> dict[str, float]:
@@ -150,7 +168,7 @@ def run_engine(store: Store, run_id: str) -> EngineRun:
     wall = time.perf_counter() - began
     peak = peak_rss_mb()
     decisions = store.query_frame(
-        "SELECT line_key, parcela_id, decision, kind, reason_code FROM decisions "
+        "SELECT line_key, parcela_id, decision, kind, reason_code, score FROM decisions "
         "WHERE run_id = $run_id", {"run_id": run_id})
     allocations = store.query_frame(
         "SELECT * FROM allocations WHERE run_id = $run_id", {"run_id": run_id})
@@ -224,6 +242,9 @@ def report(args, workload: Workload, outcomes: pd.DataFrame, timings: dict[str, 
         out += wrong_examples(wrong, workload, args.examples)
     out += ["outcomes per kind (right = a parcela the truth pairs with the line):",
             kind_table(outcomes).to_string()]
+    if "score" in outcomes:
+        out += ["calibration of what was proposed (auto and review):",
+                calibration_table(outcomes).to_string(float_format="{:.4f}".format)]
     return "\n".join(out)
 
 

@@ -208,6 +208,19 @@ def test_kind_table_counts_each_outcome():
     assert table["lines"].sum() == len(DECISIONS)
 
 
+def test_calibration_table_says_how_often_each_band_of_probability_was_right():
+    from benchmarks.matching_quality import calibration_table
+
+    scored = DECISIONS.assign(score=[0.999, 0.97, 0.4, 1.0, 0.6, 0.35])
+    table = calibration_table(line_outcomes(scored, TRUTH))
+    # l1 (right) and l4 (wrong, at exactly 1.0) share the top band; l2 (wrong) at 0.97.
+    top = table.iloc[-1]
+    assert (top["proposals"], top["right"]) == (2, 0.5)
+    assert top["mean_probability"] == pytest.approx((0.999 + 1.0) / 2)
+    assert table["proposals"].sum() == len(scored)
+    assert table.loc[table.index[table.index.map(lambda b: 0.97 in b)][0], "right"] == 0.0
+
+
 def test_candidate_stats():
     stats = candidate_stats(np.array([0, 1, 2, 3, 94]))
     assert (stats["max"], stats["pairs"], stats["none"]) == (94, 100, 1)
