@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from matchers.batch_text import BOLETO, CARD, memo_facts
 from matchers.batches import BatchSettings, KnownFees, find_batches
 from matchers.decide import Outcome, decision_frame, is_in, rows_of_lines
 
@@ -47,6 +48,36 @@ def batch_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFram
         "line_key": a["line_key"], "parcela_id": a["parcela_id"], "kind": a["kind"],
         "amount_cents": a["net_cents"], "gross_cents": a["gross_cents"], "multa_cents": 0,
         "juros_cents": 0, "desconto_cents": 0, "taxa_cents": a["fee_cents"], "days_late": 0}))
+
+
+RECENT_TITLES = 50  # a fee is read from this many latest settled titles: banks reprice
+
+
+def fees_from_history(settled: pd.DataFrame) -> KnownFees:
+    """Fees of batches Conta Azul confirmed (a person approved them, recon settled them):
+    each account's boleto tariff (the taxa most of its latest titles carried) and each
+    acquirer and product's MDR (the latest titles' taxa over their gross, in basis
+    points). `settled`: conta, memo, gross_cents, taxa_cents, newest first. A run then
+    needs no other batch line to agree on a fee it already knows: a company whose bank
+    credits one cobrança a day gets its batch proposed from the second day on."""
+    if settled.empty:
+        return KnownFees()
+    facts = settled["memo"].map(lambda memo: memo_facts(memo) if isinstance(memo, str) else None)
+    kind = facts.map(lambda f: f[0] if f else None)
+    tariffs = {}
+    boletos = settled[(kind == BOLETO).to_numpy()]
+    for conta, rows in boletos.groupby("conta", sort=True):
+        tariffs[str(conta)] = int(rows["taxa_cents"].head(RECENT_TITLES).mode().min())
+    mdrs = {}
+    cards = settled[(kind == CARD).to_numpy()].assign(
+        acquirer=facts.map(lambda f: f[1] if f else None),
+        product=facts.map(lambda f: f[2] if f else None))
+    for (acquirer, product), rows in cards.dropna(subset=["product"]).groupby(
+            ["acquirer", "product"], sort=True):
+        recent = rows.head(RECENT_TITLES)
+        mdrs[(acquirer, product)] = int(round(
+            10_000 * recent["taxa_cents"].sum() / recent["gross_cents"].sum()))
+    return KnownFees(boleto_tariff_cents=tariffs, mdr_bp=mdrs)
 
 
 def _with_search_notes(outcome: Outcome, skipped: pd.DataFrame) -> Outcome:

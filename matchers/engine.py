@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 
 from matchers.arithmetic import LateTerms, explain
 from matchers.assign import assign, lexsorted, line_weight_order, runner_up
-from matchers.batch_stage import batch_decisions
-from matchers.batches import BatchSettings
+from matchers.batch_stage import batch_decisions, fees_from_history
+from matchers.batches import BatchSettings, KnownFees
 from matchers.candidates import (
     Blocking,
     aliases_sql,
@@ -130,7 +130,7 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     clock.lap("decide")
     if settings.batches:
         outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
-            time_budget_s=settings.batch_search_seconds))
+            time_budget_s=settings.batch_search_seconds), confirmed_fees(store))
         clock.lap("batches")
     store_outcome(store, run_id, pairs, outcome)
     clock.lap("store")
@@ -376,6 +376,16 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
             "date": date_level(frame["lag_days"].to_numpy(np.int64)),
             "name": frame["name_level"].to_numpy(np.int8),
             "key": frame["key_level"].to_numpy(np.int8)}
+
+
+def confirmed_fees(store: Store) -> KnownFees:
+    """Boleto tariffs and card MDRs of the batches Conta Azul confirmed, newest first."""
+    return fees_from_history(store.query_frame(
+        """SELECT s.conta_financeira_id AS conta, l.memo, s.gross_cents, s.taxa_cents
+           FROM settlements s JOIN statement_lines l USING (line_key)
+           WHERE s.state IN ('confirmed', 'annotated') AND s.taxa_cents > 0
+             AND s.gross_cents > 0
+           ORDER BY s.updated_at DESC, s.line_key, s.parcela_id"""))
 
 
 SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]

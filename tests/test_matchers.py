@@ -355,3 +355,51 @@ def test_a_lines_probability_counts_its_rivals_and_the_chance_it_pays_nothing():
     assert p[5] == pytest.approx(2**8 / (2**8 + 0.2))
     with pytest.raises(ValueError):
         line_posterior(lid[::-1], weight, unmatched=0.2, rivals=rivals)
+
+
+def _one_boleto_credit(tmp_path, history: bool):
+    """A day's single cobrança credit (no other batch line to agree on a tariff with),
+    with or without an earlier batch of the same account settled and confirmed."""
+    lines, parcelas, tariff = boleto_batches()
+    store = Store(tmp_path / "m.duckdb")
+    earlier = line("H1", 2 * (20_000 - tariff), "CRED COBRANCA SIMPLES", on=DAY - timedelta(days=30))
+    store.insert_frame("statement_lines", lines_frame([lines[0], earlier], "conta-itau", RUN))
+    store.insert_frame("parcelas", pd.DataFrame(parcelas))
+    store.insert_frame("run_lines", pd.DataFrame({"run_id": RUN, "line_key": ["C1"]}))
+    if history:
+        store.insert_frame("settlements", pd.DataFrame([{
+            "line_key": "H1", "parcela_id": f"old{i}", "run_id": "r0", "state": "confirmed",
+            "tag": "t", "amount_cents": 20_000 - tariff, "data_pagamento": DAY - timedelta(days=30),
+            "conta_financeira_id": "conta-itau", "updated_at": pd.Timestamp("2026-10-11", tz="UTC"),
+            "gross_cents": 20_000, "taxa_cents": tariff} for i in range(2)]))
+    match_run(store, RUN, MatchSettings())
+    decisions = store.query_frame("SELECT * FROM decisions").set_index("line_key")
+    allocations = store.query_frame("SELECT * FROM allocations")
+    store.close()
+    return decisions, allocations, tariff
+
+
+def test_a_tariff_confirmed_before_lets_a_lone_boleto_credit_be_proposed(tmp_path):
+    decisions, allocations, _ = _one_boleto_credit(tmp_path / "new", history=False)
+    assert decisions.loc["C1", "decision"] == "unmatched"  # one line cannot agree with itself
+    assert "fee unknown" in decisions.loc["C1", "detail"]
+    decisions, allocations, tariff = _one_boleto_credit(tmp_path / "known", history=True)
+    assert decisions.loc["C1", "decision"] == "review"
+    assert set(allocations["parcela_id"]) == {"B0", "B1", "B2"}
+    assert set(allocations["taxa_cents"]) == {tariff}
+    assert "known" in decisions.loc["C1", "detail"]
+
+
+def test_fees_from_history_read_the_latest_tariff_and_the_mdr_per_acquirer_and_product():
+    from matchers.batch_stage import fees_from_history
+
+    settled = pd.DataFrame({
+        "conta": ["itau", "itau", "itau", "bb", "cielo", "cielo", "cielo"],
+        "memo": ["CRED COBRANCA SIMPLES"] * 3 + ["COB COMPE"]
+                + ["CIELO VDA CREDITO VISA CIELO SA"] * 2 + ["CIELO VDA DEBITO ELO CIELO SA"],
+        "gross_cents": [10_000, 20_000, 30_000, 5_000, 10_000, 30_000, 10_000],
+        "taxa_cents": [290, 290, 250, 195, 315, 945, 149]})  # newest first: itau repriced
+    fees = fees_from_history(settled)
+    assert fees.boleto_tariff_cents == {"itau": 290, "bb": 195}
+    assert fees.mdr_bp == {("Cielo", "credito"): 315, ("Cielo", "debito"): 149}
+    assert fees_from_history(settled.iloc[:0]).mdr_bp == {}
