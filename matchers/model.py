@@ -14,6 +14,10 @@ probability 2^W / (1 + 2^W). This is the model Splink uses; here it runs on nump
 - `m` starts from the priors below (how Brazilian payments behave: most on the day or a few
   days late, most at the exact amount) and moves towards what confirmed matches of the
   company show as they accumulate (`m_from_history`).
+
+2^W / (1 + 2^W) is a pair's probability alone; EM weighs pairs by it. What a decision reads
+is the line's (`scoring.line_posterior`): the pair against the line's other candidates, each
+with its own evidence, and against the line paying nothing (`Model.unmatched`).
 """
 
 from __future__ import annotations
