@@ -60,3 +60,27 @@ def test_the_batch_ceiling_counts_every_subset_of_the_size_that_adds_up():
         brute = sum(sum(c) == target for c in combinations(values.tolist(), size))
         assert count_fits(values, size, target) == brute
     assert count_fits(np.array([7, 9]), 2, 3) == 0
+
+
+def test_the_careful_ceiling_counts_only_parcelas_a_person_could_not_tell_apart():
+    import numpy as np
+
+    from benchmarks.careful_ceiling import rivals
+
+    day = np.datetime64("2024-09-13")
+    line = pd.DataFrame({"kind": ["collision"], "parcela_id": ["P1"], "counterpart": ["PEDRO ANDR"],
+                         "amount": [9990], "day": [day.astype(np.int64)], "receber": [True],
+                         "contact": ["C1"], "true_distance": [3]})
+    parcelas = pd.DataFrame({
+        "parcela_id": ["P1", "P2", "P3", "P4", "P5", "P6"],
+        "contact_name": ["Pedro Andrade Costa", "Pedro Andrade Pinto", "Pedro Andrade Lima",
+                         "Pedro Andrade Costa", "Pedro Alves", "Pedro Andrade Reis"],
+        "contact_id": ["C1", "C2", "C3", "C1", "C4", "C5"],
+        "open_cents": [9990, 9990, 9990, 9990, 9990, 12990],
+        "kind": ["receber"] * 6,
+        "due_on": [day - 3, day + 2, day + 10, day + 4, day, day]})
+    # P2: another Pedro Andr... as close as P1; P3 too far; P4 the payer's own later one,
+    # further than P1; P5 another name; P6 another amount.
+    assert rivals(line, parcelas, slack=3).tolist() == [1]
+    assert rivals(line, parcelas, slack=0).tolist() == [1]
+    assert rivals(line.assign(counterpart="PEDRO"), parcelas, slack=3).tolist() == [-1]
