@@ -403,3 +403,44 @@ def test_fees_from_history_read_the_latest_tariff_and_the_mdr_per_acquirer_and_p
     assert fees.boleto_tariff_cents == {"itau": 290, "bb": 195}
     assert fees.mdr_bp == {("Cielo", "credito"): 315, ("Cielo", "debito"): 149}
     assert fees_from_history(settled.iloc[:0]).mdr_bp == {}
+
+
+def test_em_does_not_learn_from_a_subscribers_other_months_that_payments_come_a_month_late():
+    from dataclasses import replace
+
+    from matchers.model import (
+        AMOUNT_LEVELS,
+        DATE_LEVELS,
+        DISCOUNT_DATE,
+        KEY_LEVELS,
+        Model,
+        m_from_history,
+    )
+    from matchers.scoring import COMBINATION_COLUMNS, U_OVERRIDDEN, bit_codes, coded_weights, em
+
+    # 300 lines, each paying this month's plan on the day, each with last month's plan of the
+    # same subscriber open too: the same name and price, 31+ days away.
+    n = 300
+    date = np.tile([DATE_LEVELS.index("same_day"), DATE_LEVELS.index("32+_late")], n)
+    lv = {"amount": np.full(2 * n, AMOUNT_LEVELS.index("exact"), np.int8),
+          "date": date.astype(np.int8), "name": np.zeros(2 * n, np.int8),
+          "key": np.full(2 * n, KEY_LEVELS.index("no_key"), np.int8)}
+    # u of the date as random pairs of a year-long ledger have it (most lags are far).
+    random_lags = [0.003, 0.008, 0.011, 0.022, 0.042, 0.427, 0.008, 0.03, 0.449]
+    u = {"amount": np.full(5, 0.01), "date": np.array(random_lags),
+         "name": np.full(6, 0.001), "key": np.full(5, 0.2),
+         DISCOUNT_DATE: np.full(len(DATE_LEVELS), 0.25)}
+    model = Model(m=m_from_history(None)[0], u=u, prior_bits=-12.0)
+    codes = bit_codes(lv, {s: np.asarray(u[s])[lv[s]] for s in U_OVERRIDDEN}, model)
+    before = coded_weights(codes, model)
+    weight = model.prior_bits + sum(before.values())
+    frame = pd.DataFrame({"lid": np.repeat(np.arange(n), 2), "weight": weight,
+                          "probability": 1 / (1 + np.exp2(-weight)),
+                          **{f"{s}_level": lv[s] for s in lv},
+                          **{COMBINATION_COLUMNS[s]: codes.index[s] for s in lv}})
+    after = em(frame, model, replace(codes, index={}))
+    this_month, last_month = after["date_bits"].to_numpy()[:2]
+    assert last_month <= before["date"][1]  # a month late is not learned as typical
+    assert this_month >= before["date"][0]
+    assert after["weight"].to_numpy()[0] - after["weight"].to_numpy()[1] > \
+        weight[0] - weight[1]  # this month's parcela leads last month's by more
