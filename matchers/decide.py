@@ -39,7 +39,7 @@ ALLOCATION_COLUMNS = ["line_key", "parcela_id", "kind", "amount_cents", "gross_c
 
 @dataclass(frozen=True, slots=True)
 class Zones:
-    auto_probability: float = 0.98
+    auto_probability: float = 0.99
     review_probability: float = 0.30
     min_margin_bits: float = 4.0  # the best pair at least 2^4 = 16 times likelier than a rival
 

@@ -92,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("matching", "hot_block", "RECON_MATCHING_HOT_BLOCK", 20, int,
             "Parcelas of one amount and week, or explaining one line's late/early amount, "
             "beyond which the line must name its payer"),
-    Setting("matching", "auto_probability", "RECON_MATCHING_AUTO_PROBABILITY", 0.98, float,
+    Setting("matching", "auto_probability", "RECON_MATCHING_AUTO_PROBABILITY", 0.99, float,
             "Match probability at or above which a match may settle automatically"),
     Setting("matching", "review_probability", "RECON_MATCHING_REVIEW_PROBABILITY", 0.30, float,
             "Match probability at or above which a match is proposed for review"),

@@ -41,8 +41,8 @@ def test_init_writes_a_commented_config_that_loads_and_refuses_to_overwrite(tmp_
     assert main(["init", "--config", str(path)]) == 0
     text = path.read_text(encoding="utf-8")
     config = load_config(path, environ={})
-    assert config.get("matching.auto_probability") == 0.98  # defaults stay defaults
-    assert "# auto_probability = 0.98" in text and "RECON_MATCHING_AUTO_PROBABILITY" in text
+    assert config.get("matching.auto_probability") == 0.99  # defaults stay defaults
+    assert "# auto_probability = 0.99" in text and "RECON_MATCHING_AUTO_PROBABILITY" in text
     assert 'client_id = ""' in text and "[policy]" in text
     assert "recon auth login" in capsys.readouterr().out
     path.write_text("# mine\n", encoding="utf-8")

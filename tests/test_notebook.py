@@ -72,7 +72,7 @@ def test_match_quality_notebook_runs_on_the_demo_store(demo, monkeypatch, capsys
               if o.output_type == "error"]
     assert errors == []
 
-    assert "thresholds (" in cell_text(nb, "setup") and "auto_probability 0.98" in cell_text(
+    assert "thresholds (" in cell_text(nb, "setup") and "auto_probability 0.99" in cell_text(
         nb, "setup")
     counts = cell_text(nb, "decision-counts")
     assert "auto" in counts and "review" in counts and "below_auto" in counts
