@@ -75,8 +75,8 @@ def fees_from_history(settled: pd.DataFrame) -> KnownFees:
     for (acquirer, product), rows in cards.dropna(subset=["product"]).groupby(
             ["acquirer", "product"], sort=True):
         recent = rows.head(RECENT_TITLES)
-        mdrs[(acquirer, product)] = int(round(
-            10_000 * recent["taxa_cents"].sum() / recent["gross_cents"].sum()))
+        mdrs[(acquirer, product)] = round(
+            10_000 * int(recent["taxa_cents"].sum()) / int(recent["gross_cents"].sum()))
     return KnownFees(boleto_tariff_cents=tariffs, mdr_bp=mdrs)
 
 
