@@ -94,6 +94,12 @@ _VOTE_ENTRIES = 1 << 19  # subset sums per matrix when voting (4 MB of int64 per
 # an exact rule lets k-title subsets fit by chance k+1 times less often.
 ROUNDINGS = ("either way", "half up", "down", "up")
 ROUNDING_AGREEMENT = 0.95  # share of the lines that fit either way an exact rule must fit
+# The search budget is counted in subset sums enumerated, not in wall-clock time, so that
+# the same statement and ledger always get the same proposals: under a clock, a busy server
+# searched fewer lines (the benchmark's dense 1M batches read 14.7 % in a slow run and 16.7 %
+# in a quiet one). A second of budget is what the project VM (2 cores) does in one: 15-18M
+# sums per second of find_batches, 100k to 1M lines, sparse and dense (2026-12-07).
+WORK_PER_SECOND = 20_000_000
 _OUT_OF_REACH = 1 << 40  # net value of a title that cannot be in the set: no sum reaches it
 
 
@@ -106,7 +112,8 @@ class BatchSettings:
     max_tariff_cents: int = 1000
     mdr_range_bp: tuple[int, int] = (50, 600)
     min_votes: int = 2  # batch lines agreeing before a learned fee is trusted
-    time_budget_s: float = 5.0  # total search time; lines left over are reported, not guessed
+    time_budget_s: float = 5.0  # search budget, in seconds of the project VM (WORK_PER_SECOND);
+    # lines left over are reported, not guessed
 
     def __post_init__(self) -> None:
         if not 2 <= self.max_titles <= self.max_pool:
@@ -364,6 +371,8 @@ def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> Fits:
                              ctx.settings.max_titles + UNIQUENESS_MARGIN, 0)
             found = meet_in_the_middle(lo, hi, pools.slot_dist[slot], ctx.amount[part.line],
                                         slack, ctx.settings.max_titles, ctx.half_cap)
+            ctx.spend(len(chunk) * (min(1 << (n // 2), ctx.half_cap)
+                                    + min(1 << (n - n // 2), ctx.half_cap)))
             fits.count[chunk], fits.mask[chunk], fits.dist[chunk] = (
                 found.count, found.mask, found.dist)
     return fits
@@ -382,12 +391,17 @@ class _Context:
     settings: BatchSettings
     gross: np.ndarray  # open_cents per parcela row
     amount: np.ndarray  # amount_cents per line
-    deadline: float
+    work_left: float  # subset sums the search may still enumerate (see WORK_PER_SECOND)
     given: np.ndarray  # parcelas already given to a line in an earlier round
     half_cap: int = MAX_HALF_SUBSETS  # this round's subsets a half may keep under the amount
+    work_done: float = 0.0
 
     def out_of_time(self) -> bool:
-        return time.perf_counter() > self.deadline
+        return self.work_left <= 0
+
+    def spend(self, subset_sums: float) -> None:
+        self.work_left -= subset_sums
+        self.work_done += subset_sums
 
 
 # --- Learning the fees -----------------------------------------------------------------------
@@ -433,6 +447,7 @@ def _votes(rows, starts, ns, pools: _Pools, ctx: _Context, model: str, span: tup
         for chunk in np.split(pick, np.arange(per_chunk, len(pick), per_chunk)):
             gross = ctx.gross[pools.slot_par[starts[chunk][:, None] + np.arange(n)]]
             sums = subset_sums(gross)
+            ctx.spend(sums.size)
             fitting = (sizes >= 2) & (sizes <= kmax)
             vote = _tariff_votes if model == "tariff" else _mdr_votes
             r, fee = vote(sums, sizes, ctx.amount[rows[chunk]], fitting, span)
@@ -921,7 +936,7 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
     began = time.perf_counter()
     ln, pool = _batch_lines(lines), _receivable(parcelas)
     ctx = _Context(settings, pool["open_cents"].to_numpy(np.int64), ln.amount,
-                   began + settings.time_budget_s, np.zeros(len(pool), bool))
+                   settings.time_budget_s * WORK_PER_SECOND, np.zeros(len(pool), bool))
     pools = _build_pools(ln, _days(pool["due_on"]), parcela_hints(pool), settings)
     tariffs = _learn_tariffs(ln, pools, ctx, known)
     mdrs = _learn_mdrs(ln, pools, ctx, known)
@@ -933,9 +948,10 @@ def find_batches(lines: pd.DataFrame, parcelas: pd.DataFrame,
         allocations=allocations, groups=_groups(ln, pools, options, accepted, allocations),
         skipped=_skipped(ln, pools, settings, outcome, taken_by, ctx),
         learned=_learned(known, tariffs, mdrs))
-    log.info("batches: %d batch-looking lines, %d proposed (%d unique), %d skipped, %.2f s",
-             len(ln.key), len(result.groups), int((result.groups["alternatives"] == 0).sum()),
-             len(result.skipped), time.perf_counter() - began)
+    log.info("batches: %d batch-looking lines, %d proposed (%d unique), %d skipped, %.2f s, "
+             "%.0f subset sums", len(ln.key), len(result.groups),
+             int((result.groups["alternatives"] == 0).sum()), len(result.skipped),
+             time.perf_counter() - began, ctx.work_done)
     return result
 
 

@@ -99,8 +99,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("matching", "min_margin_bits", "RECON_MATCHING_MIN_MARGIN_BITS", 4.0, float,
             "Lead (log2 odds) the best match needs over any rival to settle automatically"),
     Setting("matching", "batch_search_seconds", "RECON_MATCHING_BATCH_SEARCH_SECONDS", 5.0, float,
-            "Time the search for batch credits (boletos, card payouts) may take per run; lines "
-            "not reached are reported as not searched"),
+            "Search budget for batch credits (boletos, card payouts) per run, in seconds of a "
+            "2-core machine counted as work, so a rerun decides the same whatever the load; "
+            "lines not reached are reported as not searched"),
     Setting("matching", "multa_pct", "RECON_MATCHING_MULTA_PCT", 2.0, float,
             "Late-payment fine (%) the company charges, to explain late amounts"),
     Setting("matching", "juros_month_pct", "RECON_MATCHING_JUROS_MONTH_PCT", 1.0, float,

@@ -298,3 +298,18 @@ def test_unique_proposals_are_the_true_sets_and_fees_are_learned(workload_result
     assert len(unique) > 0.85 * len(true_sets)
     assert all(proposed[k] == true_sets.get(k) for k in unique)
     assert len(result.learned.mdr_bp) == 12
+
+
+def test_the_budget_counts_work_not_time_so_a_slow_clock_changes_no_proposal(monkeypatch):
+    workload = generate(3_000, 3_000, seed=4, accounts=2, dense=True)
+    lines, parcelas = residual_inputs(workload, blind=False)
+    # A budget that reaches some lines and not others.
+    settings = BatchSettings(time_budget_s=0.0027)  # 54,000 of the 55,892 sums it needs
+    quiet = find_batches(lines, parcelas, settings)
+    clock = iter(range(0, 10**9, 1000))  # every reading of the clock 1,000 s later
+    monkeypatch.setattr("matchers.batches.time.perf_counter", lambda: float(next(clock)))
+    busy = find_batches(lines, parcelas, settings)
+
+    assert sets(busy) == sets(quiet) and len(sets(quiet)) > 0
+    assert busy.skipped.equals(quiet.skipped)
+    assert (quiet.skipped["reason"] == "budget exhausted: line not searched").any()
