@@ -354,7 +354,7 @@ def _solve(problems: _Problems, pools: _Pools, ctx: _Context) -> Fits:
         rows = _by_breadth(problems, np.flatnonzero(problems.n == n), pools, ctx)
         per_chunk = max(1, _CHUNK_ROWS >> max(0, min(n - n // 2, 12) - DENSE_TITLES))
         for chunk in np.split(rows, np.arange(per_chunk, len(rows), per_chunk)):
-            if ctx.out_of_time():
+            if ctx.out_of_budget():
                 return fits
             part = problems.take(chunk)
             slot = part.start[:, None] + np.arange(n)
@@ -396,7 +396,7 @@ class _Context:
     half_cap: int = MAX_HALF_SUBSETS  # this round's subsets a half may keep under the amount
     work_done: float = 0.0
 
-    def out_of_time(self) -> bool:
+    def out_of_budget(self) -> bool:
         return self.work_left <= 0
 
     def spend(self, subset_sums: float) -> None:
@@ -525,7 +525,7 @@ def _learn_tariffs(ln: _Lines, pools: _Pools, ctx: _Context, known: KnownFees):
     fees = {a: _Fee("tariff", int(t), -1, "known", 0) for a, t in known.boleto_tariff_cents.items()}
     accounts, bucket = np.unique(ln.account, return_inverse=True)
     rows = np.flatnonzero(~ln.is_card & ~np.isin(ln.account, list(fees)))
-    if len(rows) == 0 or ctx.out_of_time():
+    if len(rows) == 0 or ctx.out_of_budget():
         return fees
     chosen, starts, ns = _learning_pools(pools, rows, bucket[rows])
     rows = rows[chosen]
@@ -556,7 +556,7 @@ def _learn_mdrs(ln: _Lines, pools: _Pools, ctx: _Context, known: KnownFees):
     bucket = ln.acquirer.astype(np.int64) * 3 + ln.product + 1  # product -1, 0, 1
     missing = [b for b in np.unique(bucket[ln.is_card]) if _mdr_missing(fees, b)]
     rows = np.flatnonzero(ln.is_card & np.isin(bucket, missing))
-    if len(rows) == 0 or ctx.out_of_time():
+    if len(rows) == 0 or ctx.out_of_budget():
         return fees
     chosen, starts, ns = _learning_pools(pools, rows, bucket[rows])
     rows = rows[chosen]
@@ -682,7 +682,7 @@ def _learn_rounding(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context)
     all rules of all fees are solved at once.
     """
     kinds = {id(f): f for f in options.fee if f.model == "mdr"}
-    if not kinds or ctx.out_of_time():
+    if not kinds or ctx.out_of_budget():
         return options
     fee_no = {key: i for i, key in enumerate(kinds)}
     which = np.array([fee_no.get(id(f), -1) for f in options.fee], np.int64)
@@ -994,7 +994,7 @@ def _rounds(ln: _Lines, pools: _Pools, options: _Options, ctx: _Context):
         won, took = _resolve_conflicts(standing, owner, par, ln.key, len(ctx.given))
         sure = won & (standing.alternatives == 0)
         deeper = round_no + 1 < len(HALF_CAPS) and (outcome == 5).any()
-        last = round_no == MAX_ROUNDS - 1 or not (sure.any() or deeper) or ctx.out_of_time()
+        last = round_no == MAX_ROUNDS - 1 or not (sure.any() or deeper) or ctx.out_of_budget()
         give = won if last else sure
         kept.append(standing.take(np.flatnonzero(give)))
         ctx.given[par[give[owner]]] = True
@@ -1073,7 +1073,7 @@ def _skipped(ln, pools, settings, outcome, taken_by, ctx) -> pd.DataFrame:
 
 def _reason(ln, pools, settings, outcome: int, i: int, ctx: _Context) -> str:
     found, size = int(pools.found[1, i]), int(pools.size[1, i])
-    if outcome == 3 or (outcome == 4 and ctx.out_of_time()):
+    if outcome == 3 or (outcome == 4 and ctx.out_of_budget()):
         return "budget exhausted: line not searched"
     if outcome == 4:
         what = (f"tariff of {ln.account[i]}" if not ln.is_card[i] else
