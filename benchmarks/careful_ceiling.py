@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slack", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    print("| workload | kind | lines sampled | with a rival as plausible | memo too short to tell |")
+    print("| workload | kind | lines sampled | with a rival as plausible "
+          "| memo too short to tell |")
     print("|---|---|---|---|---|")
     for n in args.sizes:
         began = time.perf_counter()

@@ -362,7 +362,8 @@ def _one_boleto_credit(tmp_path, history: bool):
     with or without an earlier batch of the same account settled and confirmed."""
     lines, parcelas, tariff = boleto_batches()
     store = Store(tmp_path / "m.duckdb")
-    earlier = line("H1", 2 * (20_000 - tariff), "CRED COBRANCA SIMPLES", on=DAY - timedelta(days=30))
+    earlier = line("H1", 2 * (20_000 - tariff), "CRED COBRANCA SIMPLES",
+                   on=DAY - timedelta(days=30))
     store.insert_frame("statement_lines", lines_frame([lines[0], earlier], "conta-itau", RUN))
     store.insert_frame("parcelas", pd.DataFrame(parcelas))
     store.insert_frame("run_lines", pd.DataFrame({"run_id": RUN, "line_key": ["C1"]}))
