@@ -18,10 +18,8 @@ or a person.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.matching_data import ACQUIRERS, generate
+from benchmarks.matching_data import ACQUIRERS, each_workload, sampling_parser
 from matchers.batch_text import DEBITO, memo_facts
 from matchers.batches import BatchSettings
 
@@ -123,26 +121,16 @@ def measure(workload, kind: str, sample: int, rng: np.random.Generator) -> Ceili
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--dense", action="store_true")
-    parser.add_argument("--sample", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    print("| workload | kind | lines sampled | pool (median) | unique fit of its size | "
-          "fits (median) | right if one fit is picked at random |")
-    print("|---|---|---|---|---|---|---|")
-    for n in args.sizes:
-        began = time.perf_counter()
-        workload = generate(n, n, seed=args.seed, accounts=4, dense=args.dense)
+    args = sampling_parser(__doc__, [10_000, 100_000, 1_000_000], 200).parse_args(argv)
+    for name, workload in each_workload(args, [
+            "workload", "kind", "lines sampled", "pool (median)", "unique fit of its size",
+            "fits (median)", "right if one fit is picked at random"]):
         for kind in ("boleto_batch", "card_payout"):
             c = measure(workload, kind, args.sample, np.random.default_rng(args.seed))
             share = c.unique / c.lines if c.lines else 0.0
-            print(f"| {n:,} {'dense' if args.dense else 'sparse'} | {kind} | {c.lines} | "
-                  f"{c.pool_median:.0f} | {c.unique} ({share:.0%}) | {c.fits_median:.0f} | "
-                  f"{c.by_chance / max(c.lines, 1):.0%} |",
-                  flush=True)
-        print(f"<!-- {n:,}: {time.perf_counter() - began:.0f} s -->", file=sys.stderr)
+            print(f"| {name} | {kind} | {c.lines} | {c.pool_median:.0f} | {c.unique} "
+                  f"({share:.0%}) | {c.fits_median:.0f} | "
+                  f"{c.by_chance / max(c.lines, 1):.0%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ the engine sends it to review, as it should.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.matching_data import generate
+from benchmarks.matching_data import each_workload, sampling_parser
 from matchers.normalize import clean_names, line_features
 
 EXACT_KINDS = ("clean", "collision", "weekly")  # careful kinds paid at the exact amount
@@ -85,27 +83,18 @@ def rivals(lines: pd.DataFrame, parcelas: pd.DataFrame, slack: int) -> np.ndarra
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--dense", action="store_true")
-    parser.add_argument("--sample", type=int, default=5_000)
+    parser = sampling_parser(__doc__, [100_000, 1_000_000], 5_000)
     parser.add_argument("--slack", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    print("| workload | kind | lines sampled | with a rival as plausible "
-          "| memo too short to tell |")
-    print("|---|---|---|---|---|")
-    for n in args.sizes:
-        began = time.perf_counter()
-        workload = generate(n, n, seed=args.seed, accounts=4, dense=args.dense)
+    for name, workload in each_workload(args, [
+            "workload", "kind", "lines sampled", "with a rival as plausible",
+            "memo too short to tell"]):
         lines = careful_lines(workload, args.sample, np.random.default_rng(args.seed))
         lines["rivals"] = rivals(lines.reset_index(drop=True), workload.parcelas, args.slack)
         for kind, rows in [*lines.groupby("kind"), ("all", lines)]:
             told = rows[rows["rivals"] >= 0]
-            print(f"| {n:,} {'dense' if args.dense else 'sparse'} | {kind} | {len(rows):,} | "
-                  f"{(told['rivals'] > 0).mean():.1%} | {(rows['rivals'] < 0).mean():.1%} |",
-                  flush=True)
-        print(f"<!-- {n:,}: {time.perf_counter() - began:.0f} s -->", file=sys.stderr)
+            print(f"| {name} | {kind} | {len(rows):,} | {(told['rivals'] > 0).mean():.1%} | "
+                  f"{(rows['rivals'] < 0).mean():.1%} |", flush=True)
 
 
 if __name__ == "__main__":

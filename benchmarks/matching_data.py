@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import resource
 import string
+import sys
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -595,3 +596,27 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- What the ceiling scripts share (benchmarks/batch_ceiling.py, careful_ceiling.py) ------
+
+def sampling_parser(doc: str, sizes: list[int], sample: int) -> argparse.ArgumentParser:
+    """Which workloads to generate and how many of their lines to sample."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=sizes)
+    parser.add_argument("--dense", action="store_true")
+    parser.add_argument("--sample", type=int, default=sample)
+    parser.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def each_workload(args: argparse.Namespace, columns: list[str]):
+    """A Markdown table's head, then per size its name and workload (as generate makes it,
+    4 accounts); how long each took goes to stderr."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for n in args.sizes:
+        began = time.perf_counter()
+        yield (f"{n:,} {'dense' if args.dense else 'sparse'}",
+               generate(n, n, seed=args.seed, accounts=4, dense=args.dense))
+        print(f"<!-- {n:,}: {time.perf_counter() - began:.0f} s -->", file=sys.stderr)
