@@ -29,7 +29,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.matching_data import ACQUIRERS, each_workload, sampling_parser
+from benchmarks.matching_data import ACQUIRERS, day_numbers, each_workload, sampling_parser
 from matchers.batch_text import DEBITO, memo_facts
 from matchers.batches import BatchSettings
 
@@ -58,20 +58,22 @@ def count_fits(values: np.ndarray, size: int, target: int) -> float:
     return float(ways[size, target])
 
 
-def channel_pools(workload, kind: str) -> pd.DataFrame:
-    """Per batch line of this kind: its credit, day, true size and fee per title, and the
-    parcelas naming its channel (as arrays of open amounts and due days)."""
+def batch_lines(workload, kind: str) -> pd.DataFrame:
+    """Per batch line of this kind: its true size and fee per title, amount, day and memo."""
     truth = workload.truth[workload.truth["kind"] == kind]
     per_line = truth.groupby("line_key").agg(size=("parcela_id", "size"),
                                              fee=("fee_cents", "first"))
     lines = workload.lines.set_index("line_key").loc[per_line.index]
     per_line["amount"] = lines["amount_cents"].to_numpy()
-    per_line["day"] = lines["posted_on"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    per_line["day"] = day_numbers(lines["posted_on"])
     per_line["memo"] = lines["memo"].to_numpy()
     return per_line
 
 
-def _parcela_channels(parcelas: pd.DataFrame) -> pd.DataFrame:
+def receivable_channels(parcelas: pd.DataFrame) -> pd.DataFrame:
+    """Per contas-a-receber parcela: its channel as its description names it (boleto, or a
+    card sale's brand, product and acquirer), open amount and due day."""
+    parcelas = parcelas[parcelas["kind"] == "receber"]
     text = parcelas["descricao"].fillna("")
     sale = text.str.extract(_SALE)
     return pd.DataFrame({
@@ -80,17 +82,17 @@ def _parcela_channels(parcelas: pd.DataFrame) -> pd.DataFrame:
         "debit": (sale[1] == "débito").to_numpy(),
         "acquirer": sale[2].to_numpy(object),
         "open": parcelas["open_cents"].to_numpy(np.int64),
-        "due": parcelas["due_on"].to_numpy().astype("datetime64[D]").astype(np.int64),
-        "receber": (parcelas["kind"] == "receber").to_numpy()})
+        "due": day_numbers(parcelas["due_on"])})
 
 
-def measure(workload, kind: str, sample: int, rng: np.random.Generator) -> Ceiling:
+def measure(workload, par: pd.DataFrame, kind: str, sample: int, rng: np.random.Generator
+            ) -> Ceiling:
+    """`par`: receivable_channels of the workload's parcelas."""
     settings = BatchSettings()
-    lines = channel_pools(workload, kind)
+    lines = batch_lines(workload, kind)
+    lines = lines[lines["amount"] <= MAX_TARGET_CENTS]
     if len(lines) > sample:
         lines = lines.iloc[np.sort(rng.choice(len(lines), sample, replace=False))]
-    par = _parcela_channels(workload.parcelas)
-    par = par[par["receber"]]
     mdr = {a[0]: (a[1], a[2]) for a in ACQUIRERS}
     lo, hi = (settings.boleto_credit_lag_days if kind == "boleto_batch"
               else settings.card_payout_lag_days)
@@ -109,15 +111,15 @@ def measure(workload, kind: str, sample: int, rng: np.random.Generator) -> Ceili
                 pool = pool[pool["brand"] == brand]
             bp = np.where(pool["debit"].to_numpy(), mdr[acquirer][1], mdr[acquirer][0])
             net = pool["open"].to_numpy() - (pool["open"].to_numpy() * bp + 5_000) // 10_000
-        if row.amount > MAX_TARGET_CENTS:
-            continue
         found = count_fits(net.astype(np.int64), int(row.size), int(row.amount))
         pools.append(len(pool))
         fits.append(found)
         unique += found == 1
     return Ceiling(kind, len(fits), float(np.median(pools)) if pools else 0.0, unique,
                    float(np.median(fits)) if fits else 0.0,
-                   float(np.sum(1.0 / np.maximum(fits, 1.0))))
+                   # A line whose true set is not in its pool (none fits) is right by no chance.
+                   float(np.sum(np.where(np.asarray(fits) > 0,
+                                         1.0 / np.maximum(fits, 1.0), 0.0))))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,8 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, workload in each_workload(args, [
             "workload", "kind", "lines sampled", "pool (median)", "unique fit of its size",
             "fits (median)", "right if one fit is picked at random"]):
+        par = receivable_channels(workload.parcelas)
         for kind in ("boleto_batch", "card_payout"):
-            c = measure(workload, kind, args.sample, np.random.default_rng(args.seed))
+            c = measure(workload, par, kind, args.sample, np.random.default_rng(args.seed))
             share = c.unique / c.lines if c.lines else 0.0
             print(f"| {name} | {kind} | {c.lines} | {c.pool_median:.0f} | {c.unique} "
                   f"({share:.0%}) | {c.fits_median:.0f} | "

@@ -26,20 +26,16 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable like in tests
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.matching_data import each_workload, sampling_parser
+from benchmarks.matching_data import day_numbers, each_workload, sampling_parser
 from matchers.normalize import clean_names, line_features
 
 EXACT_KINDS = ("clean", "collision", "weekly")  # careful kinds paid at the exact amount
 KEY_CHARS = 8  # names are joined on their first characters, then compared whole
 
 
-def _days(values: pd.Series) -> np.ndarray:
-    return values.to_numpy().astype("datetime64[D]").astype(np.int64)
-
-
 def careful_lines(workload, sample: int, rng: np.random.Generator) -> pd.DataFrame:
-    """A sample of the exact-amount careful lines: counterpart, amount, day, and the day and
-    id of the parcela they pay."""
+    """A sample of the exact-amount careful lines: counterpart, direction, amount and day, the
+    parcela they pay and its contact, and how many days lie between the two."""
     truth = workload.truth[workload.truth["kind"].isin(EXACT_KINDS)].dropna(
         subset=["line_key", "parcela_id"])
     if len(truth) > sample:
@@ -49,10 +45,10 @@ def careful_lines(workload, sample: int, rng: np.random.Generator) -> pd.DataFra
     return pd.DataFrame({
         "kind": truth["kind"].to_numpy(), "parcela_id": truth["parcela_id"].to_numpy(),
         "counterpart": [line_features(m)[0] for m in lines["memo"].tolist()],
-        "amount": np.abs(lines["amount_cents"].to_numpy()), "day": _days(lines["posted_on"]),
+        "amount": np.abs(lines["amount_cents"].to_numpy()), "day": day_numbers(lines["posted_on"]),
         "receber": lines["amount_cents"].to_numpy() > 0,
         "contact": paid["contact_id"].to_numpy(object),
-        "true_distance": np.abs(_days(lines["posted_on"]) - _days(paid["due_on"]))})
+        "true_distance": np.abs(day_numbers(lines["posted_on"]) - day_numbers(paid["due_on"]))})
 
 
 def rivals(lines: pd.DataFrame, parcelas: pd.DataFrame, slack: int) -> np.ndarray:
@@ -62,7 +58,7 @@ def rivals(lines: pd.DataFrame, parcelas: pd.DataFrame, slack: int) -> np.ndarra
                          "other_contact": parcelas["contact_id"].to_numpy(object),
                          "amount": parcelas["open_cents"].to_numpy(),
                          "receber": (parcelas["kind"] == "receber").to_numpy(),
-                         "due": _days(parcelas["due_on"])})
+                         "due": day_numbers(parcelas["due_on"])})
     side = side[side["name"].notna() & (side["name"] != "")]
     side["key"] = side["name"].str[:KEY_CHARS]
     mine = lines.reset_index(names="line").assign(key=lines["counterpart"].str[:KEY_CHARS])

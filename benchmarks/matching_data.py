@@ -594,10 +594,6 @@ def main() -> None:
     print(kind_counts(workload.truth).to_string())
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --- What the ceiling scripts share (benchmarks/batch_ceiling.py, careful_ceiling.py) ------
 
 def sampling_parser(doc: str, sizes: list[int], sample: int) -> argparse.ArgumentParser:
@@ -610,6 +606,11 @@ def sampling_parser(doc: str, sizes: list[int], sample: int) -> argparse.Argumen
     return parser
 
 
+def day_numbers(values: pd.Series) -> np.ndarray:
+    """Dates as days since 1970-01-01, as the engine compares them."""
+    return values.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
 def each_workload(args: argparse.Namespace, columns: list[str]):
     """A Markdown table's head, then per size its name and workload (as generate makes it,
     4 accounts); how long each took goes to stderr."""
@@ -620,3 +621,8 @@ def each_workload(args: argparse.Namespace, columns: list[str]):
         yield (f"{n:,} {'dense' if args.dense else 'sparse'}",
                generate(n, n, seed=args.seed, accounts=4, dense=args.dense))
         print(f"<!-- {n:,}: {time.perf_counter() - began:.0f} s -->", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
+

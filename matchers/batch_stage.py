@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from matchers.batch_text import BOLETO, CARD, memo_facts
+from matchers.batch_text import BOLETO, CARD, batch_kind
 from matchers.batches import BatchSettings, KnownFees, find_batches
 from matchers.decide import Outcome, decision_frame, is_in, rows_of_lines
 
@@ -62,18 +62,15 @@ def fees_from_history(settled: pd.DataFrame) -> KnownFees:
     credits one cobrança a day gets its batch proposed from the second day on."""
     if settled.empty:
         return KnownFees()
-    facts = settled["memo"].map(lambda memo: memo_facts(memo) if isinstance(memo, str) else None)
-    kind = facts.map(lambda f: f[0] if f else None)
+    facts = pd.DataFrame([batch_kind(memo) or (None, None, None) for memo in settled["memo"]],
+                         columns=["kind", "acquirer", "product"], index=settled.index)
+    settled = settled.join(facts)
     tariffs = {}
-    boletos = settled[(kind == BOLETO).to_numpy()]
-    for conta, rows in boletos.groupby("conta", sort=True):
+    for conta, rows in settled[settled["kind"] == BOLETO].groupby("conta", sort=True):
         tariffs[str(conta)] = int(rows["taxa_cents"].head(RECENT_TITLES).mode().min())
     mdrs = {}
-    cards = settled[(kind == CARD).to_numpy()].assign(
-        acquirer=facts.map(lambda f: f[1] if f else None),
-        product=facts.map(lambda f: f[2] if f else None))
-    for (acquirer, product), rows in cards.dropna(subset=["product"]).groupby(
-            ["acquirer", "product"], sort=True):
+    cards = settled[settled["kind"] == CARD].dropna(subset=["product"])
+    for (acquirer, product), rows in cards.groupby(["acquirer", "product"], sort=True):
         recent = rows.head(RECENT_TITLES)
         mdrs[(acquirer, product)] = round(
             10_000 * int(recent["taxa_cents"].sum()) / int(recent["gross_cents"].sum()))

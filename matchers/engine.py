@@ -67,7 +67,7 @@ from matchers.scoring import (
     tf_columns,
     with_columns,
 )
-from recon.records import LEDGER_HOLDS
+from recon.records import LEDGER_HOLDS, LEDGER_SETTLED
 from recon.store import Store
 
 log = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ def confirmed_levels(store: Store) -> dict[str, np.ndarray] | None:
         """SELECT DISTINCT ON (c.line_key, c.parcela_id)
                   c.amount_level, c.lag_days, c.name_level, c.key_level
            FROM candidate_pairs c JOIN settlements s USING (line_key, parcela_id)
-           WHERE s.state IN ('confirmed', 'annotated')""")
+           WHERE s.state IN $settled""", {"settled": list(LEDGER_SETTLED)})
     if frame.empty:
         return None
     # The date level from the lag, not as stored: pairs stored before the early levels were
@@ -383,9 +383,9 @@ def confirmed_fees(store: Store) -> KnownFees:
     return fees_from_history(store.query_frame(
         """SELECT s.conta_financeira_id AS conta, l.memo, s.gross_cents, s.taxa_cents
            FROM settlements s JOIN statement_lines l USING (line_key)
-           WHERE s.state IN ('confirmed', 'annotated') AND s.taxa_cents > 0
-             AND s.gross_cents > 0
-           ORDER BY s.updated_at DESC, s.line_key, s.parcela_id"""))
+           WHERE s.state IN $settled AND s.taxa_cents > 0 AND s.gross_cents > 0
+           ORDER BY s.updated_at DESC, s.line_key, s.parcela_id""",
+        {"settled": list(LEDGER_SETTLED)}))
 
 
 SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]

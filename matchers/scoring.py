@@ -296,11 +296,6 @@ U_OVERRIDDEN = ("amount", "name", "key")
 NOT_EXPLAINED, LATE_FEES, DISCOUNTED = 0, 1, 2
 
 
-def _explained(amount_level: np.ndarray) -> np.ndarray:
-    return np.isin(amount_level, [AMOUNT_LEVELS.index("late_fees"),
-                                  AMOUNT_LEVELS.index("discount")])
-
-
 def _explanation(amount_level: np.ndarray) -> np.ndarray:
     return np.select([amount_level == AMOUNT_LEVELS.index("late_fees"),
                       amount_level == AMOUNT_LEVELS.index("discount")],
@@ -318,7 +313,7 @@ def u_overrides(frame: pd.DataFrame, lv: Mapping[str, np.ndarray], model: Model,
     amount_u = np.asarray(model.u["amount"])[lv["amount"]]
     # An amount the arithmetic explains to the centavo is about as rare, by chance, as an
     # exact one: a few centavos of slack over the spread of amounts.
-    rows = np.flatnonzero(_explained(lv["amount"]))
+    rows = np.flatnonzero(_explanation(lv["amount"]) != NOT_EXPLAINED)
     amount_u[rows] = np.minimum(EXPLAINED_CHANCES * tf.at("cent_density", frame, rows), 1.0)
     rows = np.flatnonzero(exact)
     amount_u[rows] = tf.at("tf_amount", frame, rows)
@@ -347,7 +342,7 @@ class BitCodes:
 
     index: Mapping[str, np.ndarray]  # per pair
     level: Mapping[str, np.ndarray]  # per combination
-    u: Mapping[str, np.ndarray]  # per combination
+    u: Mapping[str, np.ndarray]  # per combination, for the U_OVERRIDDEN signals
     explanation: np.ndarray  # per date combination: NOT_EXPLAINED, LATE_FEES or DISCOUNTED
 
 
@@ -360,7 +355,7 @@ def joined_tables(parts: Sequence[BitCodes]) -> tuple[BitCodes, list[dict[str, i
                for k in range(len(parts))]
     tables = BitCodes(
         index={}, level={s: np.concatenate([q.level[s] for q in parts]) for s in SIGNAL_NAMES},
-        u={s: np.concatenate([q.u[s] for q in parts]) for s in SIGNAL_NAMES},
+        u={s: np.concatenate([q.u[s] for q in parts]) for s in U_OVERRIDDEN},
         explanation=np.concatenate([q.explanation for q in parts]))
     return tables, offsets
 
@@ -371,12 +366,12 @@ def bit_codes(lv: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], model: 
     for signal in U_OVERRIDDEN:
         index[signal], level[signal], u_of[signal] = _combinations(
             lv[signal], u[signal], np.asarray(model.u[signal]))
-    # Date bits take no per-pair u; they depend on how the amount is explained.
+    # Date bits take no per-pair u (their level's); they depend on how the amount is
+    # explained.
     n_date = len(model.u["date"])
     kinds = (NOT_EXPLAINED, LATE_FEES, DISCOUNTED)
     index["date"] = _explanation(lv["amount"]) * n_date + lv["date"].astype(np.int64)
     level["date"] = np.tile(np.arange(n_date), len(kinds))
-    u_of["date"] = np.asarray(model.u["date"])[level["date"]]
     return BitCodes(index, level, u_of, np.repeat(kinds, n_date))
 
 
@@ -398,9 +393,7 @@ def coded_weights(codes: BitCodes, model: Model) -> dict[str, np.ndarray]:
     """log2(m/u) per signal and pair, computed per combination of BitCodes."""
     out = {}
     for signal in SIGNAL_NAMES:
-        # The date's u is its level's (codes.u carries it only to say which pairs share bits).
-        table = model.bits(signal, codes.level[signal],
-                           None if signal == "date" else codes.u[signal])
+        table = model.bits(signal, codes.level[signal], codes.u.get(signal))
         if signal == "date":
             # The late-fee arithmetic already used the date (juros are charged per day late),
             # so that lateness is no evidence against it. A discount only says the payment
