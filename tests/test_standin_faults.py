@@ -85,8 +85,9 @@ def test_ambiguous_write_lands_but_answers_504_empty(tmp_path: Path) -> None:
     ) as api:
         response = settle(api, OPEN, "1500.00", nsu="NSU-9")
         assert (response.status_code, response.content) == (504, b"")
-        (landed,) = api.get(f"{PARCELA}/baixa").json()
-        assert landed["nsu"] == "NSU-9"
+        landed = api.get(f"{PARCELA}/baixa").json()
+        # Once flaked in CI with two baixas after one logged POST: say what was there.
+        assert [b["nsu"] for b in landed] == ["NSU-9"], (landed, server.journal)
         assert api.get(PARCELA).json()["status"] == "QUITADO"
         refused = settle(api, OPEN, "1.00", metodo_pagamento="PIX")  # a 400 stays a 400
         assert refused.status_code == 400
