@@ -83,11 +83,11 @@ def run_store(path: Path, out: Path | None) -> dict:
     and with `out`, the snapshot written there."""
     from matchers.engine import match_run
     from recon.config import load_config
-    from recon.hugepages import disable_transparent_huge_pages
+    from recon.memory import tune_process_memory
     from recon.pipeline import match_settings
     from recon.store import Store
 
-    disable_transparent_huge_pages()  # as the recon command does, before anything is read
+    tune_process_memory()  # as the recon command does, before anything is read
     # Defaults, unless a RECON_MATCHING_* variable says otherwise (e.g. a longer batch search).
     settings = match_settings(load_config(None))
     with Store(path) as store:

@@ -37,7 +37,7 @@ from benchmarks.matching_data import (
 from matchers.engine import MatchStats, match_run
 from matchers.normalize import line_features
 from recon.config import load_config
-from recon.hugepages import disable_transparent_huge_pages
+from recon.memory import tune_process_memory
 from recon.pipeline import match_settings
 from recon.store import Store
 
@@ -264,7 +264,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    disable_transparent_huge_pages()  # as the recon command does
+    tune_process_memory()  # as the recon command does
     timings: dict[str, float] = {}
     began = time.perf_counter()
     workload = generate(args.parcelas, args.lines, seed=args.seed, accounts=args.accounts,

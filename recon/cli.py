@@ -21,7 +21,7 @@ from recon.auth_cli import add_auth
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, LockHeld, ReconError, ReviewError
-from recon.hugepages import disable_transparent_huge_pages
+from recon.memory import tune_process_memory
 from recon.logs import configure_logging
 from recon.pipeline import (
     EXIT_FAILED,
@@ -49,7 +49,7 @@ EPILOG = """exit codes: 0 clean, 3 done with exceptions to review, 1 run failed,
 
 
 def main(argv: list[str] | None = None) -> int:
-    disable_transparent_huge_pages()
+    tune_process_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     log_file, max_bytes, backups = log_file_of(args)
