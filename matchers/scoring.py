@@ -117,13 +117,11 @@ def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
-    """Each text cut to its length, vectorised: fixed-width code points with the tail
-    zeroed (numpy drops trailing NULs when reading a str back)."""
-    fixed = texts.astype(str)
-    width = fixed.dtype.itemsize // 4
-    points = fixed.view(np.uint32).reshape(len(fixed), width).copy()
-    points[np.arange(width)[None, :] >= lengths[:, None]] = 0
-    return points.view(f"<U{width}").ravel().tolist()
+    """Each text cut to its length. A Python slice per text: the vectorised cut (fixed-width
+    code points, tail zeroed) copied every text at the longest one's width, 12x slower
+    (9 s of the dense 1M run)."""
+    return [text[:length] for text, length in zip(texts.tolist(), lengths.tolist(),
+                                                  strict=True)]
 
 
 @dataclass(frozen=True)
