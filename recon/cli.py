@@ -21,8 +21,8 @@ from recon.auth_cli import add_auth
 from recon.config import load_config
 from recon.dates import yesterday_sao_paulo
 from recon.errors import ConfigError, LockHeld, ReconError, ReviewError
-from recon.memory import tune_process_memory
 from recon.logs import configure_logging
+from recon.memory import tune_process_memory
 from recon.pipeline import (
     EXIT_FAILED,
     EXIT_LOCKED,
