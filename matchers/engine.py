@@ -55,7 +55,9 @@ from matchers.normalize import (
 )
 from matchers.scoring import (
     COMBINATION_COLUMNS,
+    EM_ROUNDS,
     MIN_UNIVERSE,
+    SIGNAL_NAMES,
     BitCodes,
     TermFrequencies,
     Vocab,
@@ -419,11 +421,11 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     del first, second  # `passes` holds the only references: _bounded lets them go
     if not passes:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_PAIRS.items()})
-    return _bounded(passes, model, b.max_candidates, clock)
+    return _bounded(passes, model, b.max_candidates, clock, sides)
 
 
 def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_candidates: int,
-             clock: _Clock) -> pd.DataFrame:
+             clock: _Clock, sides: Sides) -> pd.DataFrame:
     """The passes' pairs, one after the other, with EM's bits, weight and probability: the
     best `max_candidates` of each line by weight (all a decision needs), in the order of
     line_weight_order.
@@ -440,11 +442,16 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
     ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
                      [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
-    rest = [{c: f[c].to_numpy() for c in columns if c not in RANKING_COLUMNS} for f in frames]
+    # Held for the kept pairs only: what the sides give is gathered again for those, and
+    # the bits EM is about to replace are let go before it runs (at dense 1M, 1.6 GB of
+    # 22M pairs' columns held through EM, the run's peak).
+    replaced = BIT_COLUMNS if EM_ROUNDS and len(ranked) else []
+    rest = [{c: f[c].to_numpy() for c in columns
+             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, *replaced]} for f in frames]
     kept = [np.flatnonzero(k) for k in keep]
     del frames, keep
     # The run's own data sharpens m (u comes from random pairs).
-    ranked = em(ranked, model, tables)
+    ranked = em(ranked, model, tables, EM_ROUNDS)
     for arrays in rest:  # EM's bits replace scoring's
         for c in ranked.columns:
             arrays.pop(c, None)
@@ -455,12 +462,16 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
     rows = order[rank < max_candidates]
     picks = _picks(kept, rows)
+    lid, pid = lid[rows], pid[rows]
+    gathered = side_columns(sides, lid, pid)
     top = frame_of({c: ranked[c].to_numpy()[rows] if c in ranked.columns
+                    else gathered[c] if c in gathered
                     else _picked(rest, picks, c, len(rows)) for c in columns})
     clock.lap("top")
     return top
 
 
+BIT_COLUMNS = [f"{s}_bits" for s in SIGNAL_NAMES]
 # What EM and the bound on candidates per line read of every pair.
 RANKING_COLUMNS = ["lid", "pid", *(f"{s}_level" for s in ("amount", "date", "name", "key")),
                    *COMBINATION_COLUMNS.values(), "weight", "probability"]
@@ -664,15 +675,24 @@ def pair_features(sides: Sides, lid: np.ndarray, pid: np.ndarray, same_document:
     """What scoring needs per pair: numbers and codes, no strings. Term frequencies are not
     among them: scoring gathers them for the few pairs whose u uses them."""
     line, parcela = sides.line, sides.parcela
-    cp, contact = line["cp"][lid], parcela["contact"][pid]
+    gathered = side_columns(sides, lid, pid)
     return frame_of({
-        "lid": lid, "pid": pid, "amt": line["amt"][lid], "open": parcela["open"][pid],
-        "lag": line["day"][lid] - parcela["due"][pid], "cp": cp, "nm": parcela["nm"][pid],
-        "contact": contact, "has_counterpart": line["has_counterpart"][lid],
-        "has_name": parcela["has_name"][pid],
+        "lid": lid, "pid": pid, **gathered, "nm": parcela["nm"][pid],
         "same_document": same_document, "same_number": same_number,
         "line_has_document": line["has_document"][lid] & parcela["has_document"][pid],
-        "known_alias": _known_alias(sides, cp, contact)})
+        "known_alias": _known_alias(sides, gathered["cp"], gathered["contact"])})
+
+
+# The columns of a pair that are its sides' values, gathered by lid and pid.
+SIDE_COLUMNS = ["amt", "open", "lag", "cp", "contact", "has_counterpart", "has_name"]
+
+
+def side_columns(sides: Sides, lid: np.ndarray, pid: np.ndarray) -> dict[str, np.ndarray]:
+    line, parcela = sides.line, sides.parcela
+    return {"amt": line["amt"][lid], "open": parcela["open"][pid],
+            "lag": line["day"][lid] - parcela["due"][pid], "cp": line["cp"][lid],
+            "contact": parcela["contact"][pid], "has_counterpart": line["has_counterpart"][lid],
+            "has_name": parcela["has_name"][pid]}
 
 
 def _known_alias(sides: Sides, cp: np.ndarray, contact: np.ndarray) -> np.ndarray:
