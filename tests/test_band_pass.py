@@ -15,6 +15,7 @@ import pytest
 from matchers.arithmetic import COMPENSATION_DAYS, LateTerms, explain
 from matchers.candidates import (
     _DIFFERENCE,
+    HOT_KEY_BLOCKS,
     Blocking,
     _explainable,
     _lag_filter,
@@ -122,3 +123,19 @@ def test_a_late_payment_explained_on_too_many_parcelas_is_left_to_its_name(tmp_p
         assert named == anonymous == set(range(plans))
     else:
         assert named == {0} and anonymous == set()
+
+
+def test_a_block_of_hundreds_is_not_paired_but_leaves_the_rest_of_the_line(tmp_path):
+    """A (amount key, fortnight) block of more than HOT_KEY_BLOCKS x hot_block parcelas (300
+    R$ 99,90 plans due the same day) is not paired with the lines its arithmetic reaches:
+    such a line is crowded there whatever else it reaches. What it reaches outside the
+    block still counts: R$ 101,93 a day after the plans fall due is also R$ 104,01 less a
+    2 % discount, due five days later, and that parcela stays its candidate (pairing the
+    whole block made it 'crowded' and left it none)."""
+    due, plans = 20_400, 300
+    assert plans > Blocking().hot_block * HOT_KEY_BLOCKS
+    with Store(tmp_path / "band.duckdb") as store:
+        _stage(store, [10_193], [due + 1], [""], [9_990] * plans + [10_401],
+               [due] * plans + [due + 6], [""] * (plans + 1))
+        pairs = _band_pairs(store, Blocking())
+    assert pairs == {(0, plans)}
