@@ -234,6 +234,8 @@ _DIFFERENCE = (f"l.day - p.due AS lag, CAST(l.amt - p.open AS DOUBLE) * 10000 / 
 # 280M joined rows, all thrown away. At 10 bp a line probes a few more keys and the join
 # emits a fraction of the rows; the pairs are the same at any width.
 KEY_BUCKET_BP = 10
+# A band block (amount key, fortnight) of more than this many times hot_block parcelas is
+# not paired with the lines reaching it (band_pass_sql): past hot_block they are crowded.
 HOT_KEY_BLOCKS = 10
 FLOAT_SLACK_BP = 0.001  # far more than the float error of keys of about 10^5
 
