@@ -158,13 +158,15 @@ def test_per_minute_window_asks_to_wait_until_a_slot_frees() -> None:
 
 
 def test_storm_answers_429_to_everything_inside_its_window() -> None:
-    with serving(rate_limit_storm=(0.4, 0.4)) as (server, api):
+    # Margins of half a second or more around the window: on a loaded machine a request
+    # can take a few hundred milliseconds (a 0.4 s window once left a negative sleep).
+    with serving(rate_limit_storm=(0.5, 1.5)) as (server, api):
         started = time.monotonic()  # a hair after the server's own start
         before = api.get(CONTAS)
-        time.sleep(0.5 - (time.monotonic() - started))
+        time.sleep(max(0.0, 0.6 - (time.monotonic() - started)))
         during = [api.get(path) for path in (CONTAS, PARCELA, "/v1/pessoas")]
         token = refresh(server, "rt-seed")
-        time.sleep(0.9 - (time.monotonic() - started))
+        time.sleep(max(0.0, 2.5 - (time.monotonic() - started)))
         after = api.get(CONTAS)
     assert before.status_code == 200 and after.status_code == 200
     assert [r.status_code for r in during] == [429, 429, 429]
