@@ -42,13 +42,14 @@ def careful_lines(workload, sample: int, rng: np.random.Generator) -> pd.DataFra
         truth = truth.iloc[np.sort(rng.choice(len(truth), sample, replace=False))]
     lines = workload.lines.set_index("line_key").loc[truth["line_key"]]
     paid = workload.parcelas.set_index("parcela_id").loc[truth["parcela_id"]]
+    day = day_numbers(lines["posted_on"])
     return pd.DataFrame({
         "kind": truth["kind"].to_numpy(), "parcela_id": truth["parcela_id"].to_numpy(),
         "counterpart": [line_features(m)[0] for m in lines["memo"].tolist()],
-        "amount": np.abs(lines["amount_cents"].to_numpy()), "day": day_numbers(lines["posted_on"]),
+        "amount": np.abs(lines["amount_cents"].to_numpy()), "day": day,
         "receber": lines["amount_cents"].to_numpy() > 0,
         "contact": paid["contact_id"].to_numpy(object),
-        "true_distance": np.abs(day_numbers(lines["posted_on"]) - day_numbers(paid["due_on"]))})
+        "true_distance": np.abs(day - day_numbers(paid["due_on"]))})
 
 
 def rivals(lines: pd.DataFrame, parcelas: pd.DataFrame, slack: int) -> np.ndarray:

@@ -625,4 +625,3 @@ def each_workload(args: argparse.Namespace, columns: list[str]):
 
 if __name__ == "__main__":
     main()
-

@@ -391,16 +391,15 @@ class _Context:
     settings: BatchSettings
     gross: np.ndarray  # open_cents per parcela row
     amount: np.ndarray  # amount_cents per line
-    work_left: float  # subset sums the search may still enumerate (see WORK_PER_SECOND)
+    budget: float  # subset sums the search may enumerate (see WORK_PER_SECOND)
     given: np.ndarray  # parcelas already given to a line in an earlier round
     half_cap: int = MAX_HALF_SUBSETS  # this round's subsets a half may keep under the amount
     work_done: float = 0.0
 
     def out_of_budget(self) -> bool:
-        return self.work_left <= 0
+        return self.work_done >= self.budget
 
     def spend(self, subset_sums: float) -> None:
-        self.work_left -= subset_sums
         self.work_done += subset_sums
 
 

@@ -62,6 +62,7 @@ from matchers.scoring import (
     TermFrequencies,
     Vocab,
     em,
+    em_runs,
     joined_tables,
     line_posterior,
     sample_u_levels,
@@ -445,16 +446,13 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     # Held for the kept pairs only: what the sides give is gathered again for those, and
     # the bits EM is about to replace are let go before it runs (at dense 1M, 1.6 GB of
     # 22M pairs' columns held through EM, the run's peak).
-    replaced = BIT_COLUMNS if EM_ROUNDS and len(ranked) else []
+    replaced = BIT_COLUMNS if em_runs(len(ranked), EM_ROUNDS) else []
     rest = [{c: f[c].to_numpy() for c in columns
              if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, *replaced]} for f in frames]
     kept = [np.flatnonzero(k) for k in keep]
     del frames, keep
     # The run's own data sharpens m (u comes from random pairs).
     ranked = em(ranked, model, tables, EM_ROUNDS)
-    for arrays in rest:  # EM's bits replace scoring's
-        for c in ranked.columns:
-            arrays.pop(c, None)
     clock.lap("em")
     lid, weight, pid = (ranked[c].to_numpy() for c in ("lid", "weight", "pid"))
     order = line_weight_order(lid, weight, pid)

@@ -220,7 +220,7 @@ def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROU
     (level, u) combinations were found when it was scored (its COMBINATION_COLUMNS, into
     `tables`), each round's bits are computed per combination, and a round in between
     needs only each pair's share of its line (`line_share`)."""
-    if rounds == 0 or frame.empty:
+    if not em_runs(len(frame), rounds):
         return frame
     lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
     codes = replace(tables, index={s: frame[c].to_numpy() for s, c in COMBINATION_COLUMNS.items()})
@@ -231,6 +231,12 @@ def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROU
         total = model.prior_bits + sum(bits.values())
     return with_columns(frame, {**{f"{signal}_bits": bits[signal] for signal in bits},
                                 "weight": total, "probability": probability(total)})
+
+
+def em_runs(pairs: int, rounds: int) -> bool:
+    """Whether `em` re-estimates m, and so writes every pair's bits, weight and
+    probability anew (the candidate bound drops the scoring bits before EM when it does)."""
+    return rounds > 0 and pairs > 0
 
 
 def line_share(lid: np.ndarray, weight: np.ndarray, unmatched: float) -> np.ndarray:
