@@ -37,7 +37,7 @@ from matchers.candidates import (
     rejected_pairs_sql,
     shared_key_codes_sql,
 )
-from matchers.decide import Zones, decide, splits
+from matchers.decide import Outcome, Zones, decide, splits
 from matchers.model import (
     Model,
     date_level,
@@ -127,15 +127,18 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     chosen = assign(lid, pid, weight)
     best_other, rival = runner_up(lid, pid, weight, chosen, excluded=earlier_or_later)
     clock.lap("assign")
-    outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
-                     settings.terms, model)
-    outcome = splits(outcome, lines, parcelas, pairs)
-    clock.lap("decide")
-    if settings.batches:
-        outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
-            time_budget_s=settings.batch_search_seconds), confirmed_fees(store))
-        clock.lap("batches")
-    store_outcome(store, run_id, pairs, outcome)
+    # The candidates are final: DuckDB writes them on the other core while numpy decides.
+    with store.inserting_aside("candidate_pairs", candidates_table(store, run_id, pairs)):
+        outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
+                         settings.terms, model)
+        outcome = splits(outcome, lines, parcelas, pairs)
+        clock.lap("decide")
+        if settings.batches:
+            outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
+                time_budget_s=settings.batch_search_seconds), confirmed_fees(store))
+            clock.lap("batches")
+    clock.lap("candidates_stored")
+    store_outcome(store, run_id, outcome)
     clock.lap("store")
     stats.decisions = outcome.decisions["decision"].value_counts().to_dict()
     log.info("run %s: %d lines, %d parcelas, %d candidate pairs, %s; %s", run_id, stats.lines,
@@ -791,20 +794,23 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
                      "date_bits", "name_bits", "key_bits", "weight", "probability"]
 
 
-def store_outcome(store: Store, run_id: str, pairs: pd.DataFrame,
-                  outcome) -> None:  # type: ignore[no-untyped-def]
-    # Keys by position: each side's keys once, in id order, taken per pair by Arrow; the
-    # pairs go in as they are, not through a temp table and two joins.
+def candidates_table(store: Store, run_id: str, pairs: pd.DataFrame) -> pa.Table:
+    """The candidate_pairs rows of the run's pairs, as Arrow. Keys by position: each side's
+    keys once, in id order, taken per pair by Arrow; the pairs go in as they are, not
+    through a temp table and two joins."""
     line_key = store.query_arrow("SELECT line_key FROM m_lines ORDER BY lid").column(0)
     parcela_id = store.query_arrow("SELECT parcela_id FROM m_parc ORDER BY pid").column(0)
     lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
     values = {"amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
               "lag_days": pairs["lag"].to_numpy(), **{c: pairs[c].to_numpy()
                                                       for c in CANDIDATE_COLUMNS[4:]}}
-    store.insert_frame("candidate_pairs", pa.table({
+    return pa.table({
         "run_id": pa.DictionaryArray.from_arrays(np.zeros(len(pairs), np.int8), [run_id]),
         "line_key": line_key.take(lid), "parcela_id": parcela_id.take(pid),
         # from_pandas: NaN goes in as NULL, as DuckDB reads it from a pandas frame
-        **{c: pa.array(v, from_pandas=True) for c, v in values.items()}}))
+        **{c: pa.array(v, from_pandas=True) for c, v in values.items()}})
+
+
+def store_outcome(store: Store, run_id: str, outcome: Outcome) -> None:
     store.insert_frame("decisions", outcome.decisions.assign(run_id=run_id))
     store.insert_frame("allocations", outcome.allocations.assign(run_id=run_id))

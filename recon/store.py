@@ -8,7 +8,9 @@ settlements table is the write-ahead ledger of everything sent to Conta Azul.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -202,10 +204,11 @@ class Store:
         except duckdb.Error as exc:
             raise self._refused(exc) from exc
 
-    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any],
+             con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         log.log(5, "SQL %s", sql)
         try:
-            return self._con.execute(sql, params)
+            return (con or self._con).execute(sql, params)
         except duckdb.Error as exc:
             raise self._refused(exc) from exc
 
@@ -213,19 +216,39 @@ class Store:
                      ignore_existing: bool = False) -> int:
         """Insert a frame (pandas or Arrow) by column name; with ignore_existing, rows whose
         key exists are kept as they were."""
+        return self._insert(self._con, table, frame, ignore_existing)
+
+    @contextmanager
+    def inserting_aside(self, table: str, frame: pa.Table) -> Iterator[None]:
+        """Insert an Arrow table into `table` on a second connection to this store while the
+        block runs. DuckDB scans Arrow and appends without holding the GIL, so the insert
+        uses the core the caller's Python leaves idle. Leaving the block waits for it, and
+        raises the insert's StoreError if it failed (the block's own error comes first).
+        The second connection sees no temp table of this one: `frame` must hold it all."""
+        connection = self._con.cursor()
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix=f"insert-{table}") as pool:
+                done = pool.submit(self._insert, connection, table, frame, False)
+                yield
+                done.result()
+        finally:
+            connection.close()
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, table: str,
+                frame: pd.DataFrame | pa.Table, ignore_existing: bool) -> int:
         if len(frame) == 0:
             return 0
-        before = self._count(table)
+        before = self._count(table, con)
         columns = ", ".join(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
         verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
-        self._con.register("incoming_frame", frame)
+        con.register("incoming_frame", frame)
         try:
             # Through _run: a refusal (a full disk, the memory limit) says what it is.
             self._run(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame",
-                      ()).fetchall()
+                      (), con).fetchall()
         finally:
-            self._con.unregister("incoming_frame")
-        return self._count(table) - before
+            con.unregister("incoming_frame")
+        return self._count(table, con) - before
 
     def replace_temp(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         """A connection-local table holding `frame` (pandas or Arrow), replacing any of that
@@ -245,6 +268,6 @@ class Store:
                 f"again ({exc})")
         return StoreError(f"the store {self.path} refused a statement: {exc}")
 
-    def _count(self, table: str) -> int:
-        rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    def _count(self, table: str, con: duckdb.DuckDBPyConnection | None = None) -> int:
+        rows = (con or self._con).execute(f"SELECT count(*) FROM {table}").fetchall()
         return int(rows[0][0])
