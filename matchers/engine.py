@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ from matchers.model import (
     date_level,
     m_from_history,
     prior_bits,
+    probability,
     u_from_sample,
     unmatched_share,
 )
@@ -61,6 +62,7 @@ from matchers.scoring import (
     BitCodes,
     TermFrequencies,
     Vocab,
+    coded_weights,
     em,
     em_runs,
     joined_tables,
@@ -448,16 +450,19 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
                      [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
     # Held for the kept pairs only: what the sides give is gathered again for those, and
     # the bits EM is about to replace are let go before it runs (at dense 1M, 1.6 GB of
-    # 22M pairs' columns held through EM, the run's peak).
-    replaced = BIT_COLUMNS if em_runs(len(ranked), EM_ROUNDS) else []
+    # 22M pairs' columns held through EM, the run's peak). EM gives the weights of all;
+    # the bits and probability are worked out for the kept pairs alone.
+    runs = em_runs(len(ranked), EM_ROUNDS)
+    replaced = BIT_COLUMNS if runs else []
     rest = [{c: f[c].to_numpy() for c in columns
-             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, *replaced]} for f in frames]
+             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, *replaced, "probability"]}
+            for f in frames]
     kept = [np.flatnonzero(k) for k in keep]
     del frames, keep
     # The run's own data sharpens m (u comes from random pairs).
-    ranked = em(ranked, model, tables, EM_ROUNDS)
+    model, weight = em(ranked, model, tables, EM_ROUNDS)
     clock.lap("em")
-    lid, weight, pid = (ranked[c].to_numpy() for c in ("lid", "weight", "pid"))
+    lid, pid = ranked["lid"].to_numpy(), ranked["pid"].to_numpy()
     order = line_weight_order(lid, weight, pid)
     first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
@@ -465,7 +470,13 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     picks = _picks(kept, rows)
     lid, pid = lid[rows], pid[rows]
     gathered = side_columns(sides, lid, pid)
-    top = frame_of({c: ranked[c].to_numpy()[rows] if c in ranked.columns
+    worked_out = {"weight": weight[rows], "probability": probability(weight[rows])}
+    if runs:
+        bits = coded_weights(replace(tables, index={
+            s: ranked[c].to_numpy()[rows] for s, c in COMBINATION_COLUMNS.items()}), model)
+        worked_out |= {f"{s}_bits": b for s, b in bits.items()}
+    top = frame_of({c: worked_out[c] if c in worked_out
+                    else ranked[c].to_numpy()[rows] if c in ranked.columns
                     else gathered[c] if c in gathered
                     else _picked(rest, picks, c, len(rows)) for c in columns})
     clock.lap("top")
@@ -475,7 +486,7 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
 BIT_COLUMNS = [f"{s}_bits" for s in SIGNAL_NAMES]
 # What EM and the bound on candidates per line read of every pair.
 RANKING_COLUMNS = ["lid", "pid", *(f"{s}_level" for s in ("amount", "date", "name", "key")),
-                   *COMBINATION_COLUMNS.values(), "weight", "probability"]
+                   *COMBINATION_COLUMNS.values(), "weight"]
 
 
 def _picks(kept: list[np.ndarray], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

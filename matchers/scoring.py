@@ -213,24 +213,24 @@ COMBINATION_COLUMNS = {signal: f"combination_{signal}" for signal in SIGNAL_NAME
 
 
 def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROUNDS
-       ) -> pd.DataFrame:
+       ) -> tuple[Model, np.ndarray]:
     """`rounds` of expectation-maximisation of m over the run's candidate pairs (the run's
-    own data sharpens m; u, from random pairs, stays), then the pairs' bits, weight and
-    probability under the last m. Levels and u do not change between rounds: each pair's
-    (level, u) combinations were found when it was scored (its COMBINATION_COLUMNS, into
-    `tables`), each round's bits are computed per combination, and a round in between
-    needs only each pair's share of its line (`line_share`)."""
+    own data sharpens m; u, from random pairs, stays): the model with the last m, and every
+    pair's weight under it. Levels and u do not change between rounds: each pair's (level,
+    u) combinations were found when it was scored (its COMBINATION_COLUMNS, into `tables`),
+    each round's weights are computed per combination, and a round in between needs only
+    each pair's share of its line (`line_share`). The bits per signal are left to
+    `coded_weights`, for the pairs a caller keeps: at dense 1M, four float columns of 22M
+    pairs of which the candidate bound keeps 8M."""
     if not em_runs(len(frame), rounds):
-        return frame
+        return model, frame["weight"].to_numpy()
     lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
     codes = replace(tables, index={s: frame[c].to_numpy() for s, c in COMBINATION_COLUMNS.items()})
     lid, total = frame["lid"].to_numpy(), frame["weight"].to_numpy()
     for _ in range(rounds):
         model = em_m(lv, line_share(lid, total, model.unmatched), model)
-        bits = coded_weights(codes, model)
-        total = model.prior_bits + sum(bits.values())
-    return with_columns(frame, {**{f"{signal}_bits": bits[signal] for signal in bits},
-                                "weight": total, "probability": probability(total)})
+        total = coded_total(codes, model)
+    return model, total
 
 
 def em_runs(pairs: int, rounds: int) -> bool:
@@ -395,19 +395,30 @@ def _combinations(level: np.ndarray, u: np.ndarray, level_u: np.ndarray
 
 def coded_weights(codes: BitCodes, model: Model) -> dict[str, np.ndarray]:
     """log2(m/u) per signal and pair, computed per combination of BitCodes."""
-    out = {}
+    return {signal: _signal_bits(codes, model, signal) for signal in SIGNAL_NAMES}
+
+
+def coded_total(codes: BitCodes, model: Model) -> np.ndarray:
+    """Each pair's weight: the prior and its bits of every signal, added as
+    `prior + sum(coded_weights(...).values())` adds them (the same float result), one
+    signal's array at a time instead of four held at once."""
+    total = np.zeros(len(codes.index[SIGNAL_NAMES[0]]))
     for signal in SIGNAL_NAMES:
-        table = model.bits(signal, codes.level[signal], codes.u.get(signal))
-        if signal == "date":
-            # The late-fee arithmetic already used the date (juros are charged per day late),
-            # so that lateness is no evidence against it. A discount only says the payment
-            # came on or before the due date: how long before is weighed against random
-            # pairs that did too.
-            table = np.where(codes.explanation == LATE_FEES, np.maximum(table, 0.0), table)
-            discounted = codes.explanation == DISCOUNTED
-            table[discounted] = model.bits(DISCOUNT_DATE, codes.level["date"][discounted])
-        out[signal] = table[codes.index[signal]]
-    return out
+        total += _signal_bits(codes, model, signal)
+    return np.add(total, model.prior_bits, out=total)
+
+
+def _signal_bits(codes: BitCodes, model: Model, signal: str) -> np.ndarray:
+    table = model.bits(signal, codes.level[signal], codes.u.get(signal))
+    if signal == "date":
+        # The late-fee arithmetic already used the date (juros are charged per day late),
+        # so that lateness is no evidence against it. A discount only says the payment
+        # came on or before the due date: how long before is weighed against random
+        # pairs that did too.
+        table = np.where(codes.explanation == LATE_FEES, np.maximum(table, 0.0), table)
+        discounted = codes.explanation == DISCOUNTED
+        table[discounted] = model.bits(DISCOUNT_DATE, codes.level["date"][discounted])
+    return table[codes.index[signal]]
 
 
 def sample_u_levels(lines: pd.DataFrame, parcelas: pd.DataFrame, terms: LateTerms,

@@ -439,9 +439,10 @@ def test_em_does_not_learn_from_a_subscribers_other_months_that_payments_come_a_
                           "probability": 1 / (1 + np.exp2(-weight)),
                           **{f"{s}_level": lv[s] for s in lv},
                           **{COMBINATION_COLUMNS[s]: codes.index[s] for s in lv}})
-    after = em(frame, model, replace(codes, index={}))
-    this_month, last_month = after["date_bits"].to_numpy()[:2]
+    learned, after = em(frame, model, replace(codes, index={}))
+    this_month, last_month = coded_weights(codes, learned)["date"][:2]
     assert last_month <= before["date"][1]  # a month late is not learned as typical
     assert this_month >= before["date"][0]
-    assert after["weight"].to_numpy()[0] - after["weight"].to_numpy()[1] > \
-        weight[0] - weight[1]  # this month's parcela leads last month's by more
+    assert after[0] - after[1] > weight[0] - weight[1]  # this month's leads last month's by more
+    # The weights EM gives are the prior and the learned bits, added as scoring adds them.
+    assert np.array_equal(after, learned.prior_bits + sum(coded_weights(codes, learned).values()))
