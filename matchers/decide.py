@@ -236,15 +236,16 @@ def splits(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
     auto = outcome.decisions["decision"].to_numpy() == "auto"
     auto_by_lid = auto[rows_of_lines(outcome.decisions, lines)]
     lid = pairs["lid"].to_numpy()
-    keep = (pairs["amount_level"].to_numpy() == AMOUNT_LEVELS.index("partial")) & ~auto_by_lid[lid]
-    partial = pairs.loc[keep, ["lid", "pid", "amt", "open", "cp", "has_counterpart", "weight",
-                               "probability"]]
+    # Two transfers of one payer: only lines whose memo names someone, joined on the
+    # parcela and the name at once (joined on the parcela alone, a common first name's
+    # partial candidates met each other by the million at dense 1M, all thrown away).
+    keep = ((pairs["amount_level"].to_numpy() == AMOUNT_LEVELS.index("partial"))
+            & ~auto_by_lid[lid] & pairs["has_counterpart"].to_numpy(bool))
+    partial = pairs.loc[keep, ["lid", "pid", "amt", "open", "cp", "weight", "probability"]]
     if partial.empty:
         return outcome
-    both = partial.merge(partial, on="pid", suffixes=("_a", "_b"))
-    both = both[(both["lid_a"] < both["lid_b"])
-                & (both["amt_a"] + both["amt_b"] == both["open_a"])
-                & (both["cp_a"] == both["cp_b"]) & both["has_counterpart_a"]]
+    both = partial.merge(partial, on=["pid", "cp"], suffixes=("_a", "_b"))
+    both = both[(both["lid_a"] < both["lid_b"]) & (both["amt_a"] + both["amt_b"] == both["open_a"])]
     if both.empty:
         return outcome
     both = both.assign(w=both["weight_a"] + both["weight_b"]).sort_values(
