@@ -58,13 +58,11 @@ from matchers.scoring import (
     COMBINATION_COLUMNS,
     EM_ROUNDS,
     MIN_UNIVERSE,
-    SIGNAL_NAMES,
     BitCodes,
     TermFrequencies,
     Vocab,
     coded_weights,
     em,
-    em_runs,
     joined_tables,
     line_posterior,
     sample_u_levels,
@@ -448,15 +446,11 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
     ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
                      [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
-    # Held for the kept pairs only: what the sides give is gathered again for those, and
-    # the bits EM is about to replace are let go before it runs (at dense 1M, 1.6 GB of
-    # 22M pairs' columns held through EM, the run's peak). EM gives the weights of all;
-    # the bits and probability are worked out for the kept pairs alone.
-    runs = em_runs(len(ranked), EM_ROUNDS)
-    replaced = BIT_COLUMNS if runs else []
+    # Held for the kept pairs only: what the sides give is gathered again for those.
+    # EM gives the weights of all; the bits and probability are worked out for the kept
+    # pairs alone, under EM's m (at dense 1M, 22M pairs scored, 8M kept).
     rest = [{c: f[c].to_numpy() for c in columns
-             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, *replaced, "probability"]}
-            for f in frames]
+             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, "probability"]} for f in frames]
     kept = [np.flatnonzero(k) for k in keep]
     del frames, keep
     # The run's own data sharpens m (u comes from random pairs).
@@ -470,11 +464,13 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     picks = _picks(kept, rows)
     lid, pid = lid[rows], pid[rows]
     gathered = side_columns(sides, lid, pid)
-    worked_out = {"weight": weight[rows], "probability": probability(weight[rows])}
-    if runs:
-        bits = coded_weights(replace(tables, index={
-            s: ranked[c].to_numpy()[rows] for s, c in COMBINATION_COLUMNS.items()}), model)
-        worked_out |= {f"{s}_bits": b for s, b in bits.items()}
+    bits = coded_weights(replace(tables, index={
+        s: ranked[c].to_numpy()[rows] for s, c in COMBINATION_COLUMNS.items()}), model)
+    worked_out = {"weight": weight[rows], "probability": probability(weight[rows]),
+                  **{f"{s}_bits": b for s, b in bits.items()}}
+    # Each signal's bits beside its level, as the stored candidates list them.
+    columns = [c for column in columns for c in (
+        [column, column.replace("_level", "_bits")] if column.endswith("_level") else [column])]
     top = frame_of({c: worked_out[c] if c in worked_out
                     else ranked[c].to_numpy()[rows] if c in ranked.columns
                     else gathered[c] if c in gathered
@@ -483,7 +479,6 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     return top
 
 
-BIT_COLUMNS = [f"{s}_bits" for s in SIGNAL_NAMES]
 # What EM and the bound on candidates per line read of every pair.
 RANKING_COLUMNS = ["lid", "pid", *(f"{s}_level" for s in ("amount", "date", "name", "key")),
                    *COMBINATION_COLUMNS.values(), "weight"]

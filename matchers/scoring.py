@@ -7,7 +7,7 @@ list of its contributions, and the report can show which signal carried it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -78,8 +78,7 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
     unique, inverse = distinct_codes(cp[known].astype(np.int64) * width + nm[known])
     ca, nb = unique // width, unique % width
     a, b = vocab.counterparts[ca], vocab.names[nb]
-    scores = np.asarray(process.cpdist(a.tolist(), b.tolist(), scorer=fuzz.WRatio,
-                                       workers=-1), float)
+    scores = pairwise(a, b, fuzz.WRatio)
     la, lb = cp_len[ca], nm_len[nb]
     short_len = np.minimum(la, lb)
     # The cut comparison can only raise a score: skip pairs already at the top level, and
@@ -90,11 +89,26 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
     if len(cut):
         a_is_short = la[cut] < lb[cut]
         shorts = np.where(a_is_short, a[cut], b[cut])
-        prefix = process.cpdist(shorts.tolist(),
-                                _cut_to(np.where(a_is_short, b[cut], a[cut]), short_len[cut]),
-                                scorer=fuzz.ratio, workers=-1)
-        scores[cut] = np.maximum(scores[cut], np.asarray(prefix, float))
+        prefix = pairwise(shorts, np.asarray(_cut_to(np.where(a_is_short, b[cut], a[cut]),
+                                                     short_len[cut]), object), fuzz.ratio)
+        scores[cut] = np.maximum(scores[cut], prefix)
     out[known] = scores[inverse] / 100.0
+    return out
+
+
+# Pairs per rapidfuzz call. A call holds its view of every string it is given at once
+# (about 90 bytes a pair: 490 MB for the 5M distinct name pairs of 1M lines), and on these
+# VMs memory new to a process costs 2-10 ms a MB to touch; chunks reuse the same few MB.
+NAME_CHUNK = 1 << 18
+
+
+def pairwise(a: np.ndarray, b: np.ndarray, scorer: Callable[..., float]) -> np.ndarray:
+    """scorer(a[i], b[i]) for each i (object arrays of str), on every core, by chunks."""
+    out = np.empty(len(a))
+    for start in range(0, len(a), NAME_CHUNK):
+        end = start + NAME_CHUNK
+        out[start:end] = process.cpdist(a[start:end].tolist(), b[start:end].tolist(),
+                                        scorer=scorer, workers=-1)
     return out
 
 
@@ -126,7 +140,7 @@ def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
 
 @dataclass(frozen=True)
 class Scored:
-    frame: pd.DataFrame  # the candidate frame plus levels, bits, weight, probability
+    frame: pd.DataFrame  # the candidate frame plus levels, weight, probability
     codes: BitCodes  # the frame's COMBINATION_COLUMNS index these tables
 
 
@@ -184,17 +198,17 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
           vocab: Vocab, tf: TermFrequencies) -> Scored:
     lv, similarity = levels(frame, terms, band_pct, vocab)
     codes = bit_codes(lv, u_overrides(frame, lv, model, tf), model)
-    bits = coded_weights(codes, model)
-    total = model.prior_bits + sum(bits.values())
+    total = coded_total(codes, model)
     # Each pair's (level, u) combinations are kept: they do not change while EM
-    # re-estimates m, so EM need not find them again from each pair's u.
+    # re-estimates m, so EM need not find them again from each pair's u. The bits per
+    # signal are not: the candidate bound works them out, under EM's m, for the pairs it
+    # keeps (four float columns of every pair scored, 700 MB at dense 1M, held for nothing).
     columns = {COMBINATION_COLUMNS[signal]: index.astype(np.int32)
                for signal, index in codes.index.items()}
     codes = replace(codes, index={})  # the frame holds the index, in half the bytes
     columns["name_sim"] = similarity
     for signal in lv:
         columns[f"{signal}_level"] = lv[signal]
-        columns[f"{signal}_bits"] = bits[signal]
     columns["weight"], columns["probability"] = total, probability(total)
     return Scored(with_columns(frame, columns), codes)
 
@@ -222,7 +236,7 @@ def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROU
     each pair's share of its line (`line_share`). The bits per signal are left to
     `coded_weights`, for the pairs a caller keeps: at dense 1M, four float columns of 22M
     pairs of which the candidate bound keeps 8M."""
-    if not em_runs(len(frame), rounds):
+    if rounds <= 0 or len(frame) == 0:
         return model, frame["weight"].to_numpy()
     lv = {s: frame[f"{s}_level"].to_numpy() for s in SIGNAL_NAMES}
     codes = replace(tables, index={s: frame[c].to_numpy() for s, c in COMBINATION_COLUMNS.items()})
@@ -231,12 +245,6 @@ def em(frame: pd.DataFrame, model: Model, tables: BitCodes, rounds: int = EM_ROU
         model = em_m(lv, line_share(lid, total, model.unmatched), model)
         total = coded_total(codes, model)
     return model, total
-
-
-def em_runs(pairs: int, rounds: int) -> bool:
-    """Whether `em` re-estimates m, and so writes every pair's bits, weight and
-    probability anew (the candidate bound drops the scoring bits before EM when it does)."""
-    return rounds > 0 and pairs > 0
 
 
 def line_share(lid: np.ndarray, weight: np.ndarray, unmatched: float) -> np.ndarray:
