@@ -441,7 +441,8 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     tables, offsets = joined_tables([codes for _, codes in passes])
     frames = [f for f, _ in passes]
     passes.clear()
-    columns = [c for c in frames[0].columns if c not in U_COLUMNS]
+    columns = ["lid", "pid", *SIDE_COLUMNS,
+               *(c for c in frames[0].columns if c not in [*U_COLUMNS, "lid", "pid"])]
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
     ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
@@ -456,27 +457,36 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     # The run's own data sharpens m (u comes from random pairs).
     model, weight = em(ranked, model, tables, EM_ROUNDS)
     clock.lap("em")
-    lid, pid = ranked["lid"].to_numpy(), ranked["pid"].to_numpy()
-    order = line_weight_order(lid, weight, pid)
-    first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    rows = order[rank < max_candidates]
+    # From here each stacked column goes once it is taken for the kept pairs: what is let
+    # go is reused by the next one taken (at dense 1M, 22M pairs' columns held to the end
+    # of the bound were its peak).
+    every = {c: ranked[c].to_numpy() for c in ranked.columns}
+    del ranked
+    rows = best_per_line(every["lid"], weight, every["pid"], max_candidates)
     picks = _picks(kept, rows)
-    lid, pid = lid[rows], pid[rows]
-    gathered = side_columns(sides, lid, pid)
+    top = {"lid": every.pop("lid")[rows], "pid": every.pop("pid")[rows]}
+    weight = weight[rows]
     bits = coded_weights(replace(tables, index={
-        s: ranked[c].to_numpy()[rows] for s, c in COMBINATION_COLUMNS.items()}), model)
-    worked_out = {"weight": weight[rows], "probability": probability(weight[rows]),
-                  **{f"{s}_bits": b for s, b in bits.items()}}
+        s: every.pop(c)[rows] for s, c in COMBINATION_COLUMNS.items()}), model)
+    top |= {c: every.pop(c)[rows] for c in list(every) if c != "weight"}
+    del every
+    top |= {"weight": weight, "probability": probability(weight),
+            **{f"{s}_bits": b for s, b in bits.items()}, **side_columns(sides, top["lid"], top["pid"])}
     # Each signal's bits beside its level, as the stored candidates list them.
     columns = [c for column in columns for c in (
         [column, column.replace("_level", "_bits")] if column.endswith("_level") else [column])]
-    top = frame_of({c: worked_out[c] if c in worked_out
-                    else ranked[c].to_numpy()[rows] if c in ranked.columns
-                    else gathered[c] if c in gathered
-                    else _picked(rest, picks, c, len(rows)) for c in columns})
+    out = frame_of({c: top[c] if c in top else _picked(rest, picks, c, len(rows)) for c in columns})
     clock.lap("top")
-    return top
+    return out
+
+
+def best_per_line(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray, most: int
+                  ) -> np.ndarray:
+    """Rows of the `most` best pairs of each line, in the order of line_weight_order."""
+    order = line_weight_order(lid, weight, pid)
+    first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    return order[rank < most]
 
 
 # What EM and the bound on candidates per line read of every pair.
@@ -538,8 +548,9 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     # Inputs of scoring are not needed further: a narrower frame is cheaper to sort and copy.
     # The late/discount parts are not kept per pair: decide works them out again for the
     # few it allocates (explain is row by row), and 4 columns fewer of millions of pairs
-    # is memory each later copy does not touch.
-    return scored.frame.drop(columns=SCORING_INPUTS), scored.codes
+    # is memory each later copy does not touch. What the sides give is gathered again for
+    # the pairs the candidate bound keeps (42 bytes a pair: 900 MB at dense 1M).
+    return scored.frame.drop(columns=[*SCORING_INPUTS, *SIDE_COLUMNS]), scored.codes
 
 
 @dataclass(frozen=True)
