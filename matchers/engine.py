@@ -484,7 +484,9 @@ def best_per_line(lid: np.ndarray, weight: np.ndarray, pid: np.ndarray, most: in
                   ) -> np.ndarray:
     """Rows of the `most` best pairs of each line, in the order of line_weight_order."""
     order = line_weight_order(lid, weight, pid)
-    first = np.r_[0, np.flatnonzero(lid[order][1:] != lid[order][:-1]) + 1]
+    ordered = lid[order]
+    first = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    del ordered
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
     return order[rank < most]
 
