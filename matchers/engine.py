@@ -439,21 +439,21 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     every column copied all of them once more. `passes` is emptied, so the frames go as
     soon as their columns are read."""
     tables, offsets = joined_tables([codes for _, codes in passes])
-    frames = [f for f, _ in passes]
-    passes.clear()
     columns = ["lid", "pid", *SIDE_COLUMNS,
-               *(c for c in frames[0].columns if c not in [*U_COLUMNS, "lid", "pid"])]
+               *(c for c in passes[0][0].columns if c not in [*U_COLUMNS, "lid", "pid"])]
+    # Each pass's arrays, not its frame: stacking lets each array go once it is copied.
+    # Held for the kept pairs only: what the sides give is gathered again for those, and
+    # the bits and probability are worked out for them under EM's m (at dense 1M, 22M
+    # pairs scored, 8M kept).
+    arrays = [{c: f[c].to_numpy() for c in f.columns if c != "probability"} for f, _ in passes]
+    passes.clear()
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
-    keep = [f["amount_level"].to_numpy() >= 0 for f in frames]
-    ranked = stacked([f[RANKING_COLUMNS] for f in frames], keep,
+    keep = [a["amount_level"] >= 0 for a in arrays]
+    ranked = stacked(arrays, RANKING_COLUMNS, keep,
                      [{COMBINATION_COLUMNS[s]: o for s, o in offset.items()} for offset in offsets])
-    # Held for the kept pairs only: what the sides give is gathered again for those.
-    # EM gives the weights of all; the bits and probability are worked out for the kept
-    # pairs alone, under EM's m (at dense 1M, 22M pairs scored, 8M kept).
-    rest = [{c: f[c].to_numpy() for c in columns
-             if c not in [*RANKING_COLUMNS, *SIDE_COLUMNS, "probability"]} for f in frames]
+    rest = arrays  # what stacking left: taken for the kept pairs only
     kept = [np.flatnonzero(k) for k in keep]
-    del frames, keep
+    del keep
     # The run's own data sharpens m (u comes from random pairs).
     model, weight = em(ranked, model, tables, EM_ROUNDS)
     clock.lap("em")
@@ -730,22 +730,23 @@ def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def stacked(frames: list[pd.DataFrame], keep: list[np.ndarray],
+def stacked(passes: list[dict[str, np.ndarray]], names: list[str], keep: list[np.ndarray],
             offsets: list[dict[str, int]]) -> pd.DataFrame:
-    """The kept rows of frames of pairs with the same columns, one after the other, column
-    by column, each frame's values of a column in `offsets` shifted by its offset there.
-    Each column's kept rows are written once, into the stacked array (pandas' concat of
-    equal block layouts took 0.2-0.5 s for 800k pairs and a boolean .loc as long again; a
-    mask, then a concatenate, copied every value twice)."""
+    """The kept rows of the columns `names` of the passes' pairs, one pass after the other,
+    each pass's values of a column in `offsets` shifted by its offset there. Each column's
+    kept rows are written once, into the stacked array (pandas' concat of equal block
+    layouts took 0.2-0.5 s for 800k pairs and a boolean .loc as long again; a mask, then a
+    concatenate, copied every value twice), and the passes' arrays of it are let go (popped)
+    as soon as it is: the next column stacked reuses their memory."""
     sizes = [int(np.count_nonzero(k)) for k in keep]
     ends = np.cumsum(sizes)
     columns = {}
-    for c in frames[0].columns:
-        out = np.empty(int(ends[-1]), frames[0][c].to_numpy().dtype)
-        for frame, kept, offset, end, size in zip(frames, keep, offsets, ends, sizes,
-                                                  strict=True):
+    for c in names:
+        out = np.empty(int(ends[-1]), passes[0][c].dtype)
+        for columns_of, kept, offset, end, size in zip(passes, keep, offsets, ends, sizes,
+                                                       strict=True):
             part = out[end - size:end]
-            np.compress(kept, frame[c].to_numpy(), out=part)
+            np.compress(kept, columns_of.pop(c), out=part)
             if offset.get(c, 0):
                 part += np.asarray(offset[c], part.dtype)
         columns[c] = out
