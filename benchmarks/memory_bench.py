@@ -4,8 +4,13 @@
 prepared store; runs alternating, each in a process of its own.
 
     .venv/bin/python benchmarks/memory_bench.py [--gb 1.2] [--lines 100000] [--dense] [--runs 3]
+    .venv/bin/python benchmarks/memory_bench.py --gb 1 --gaps 0 0 5 15
 
 `--lines 0` skips the matcher runs (the store is prepared once by engine_snapshot.py).
+`--gaps` measures instead whether memory another process freed is cheap to touch again: a
+child writes `--gb` of new arrays after each idle gap (seconds), the one before it having
+freed as much on exit. On a VM whose balloon driver reports free pages to the host, it is
+cheap only for a few seconds.
 """
 
 from __future__ import annotations
@@ -79,10 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=100_000, help="0: no matcher runs")
     parser.add_argument("--dense", action="store_true", help="the dense ledger's store")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--gaps", type=float, nargs="+",
+                        help="idle seconds before each child writing --gb of new arrays")
     parser.add_argument("--touch-only", type=float, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
     if args.touch_only is not None:
         print(" ".join(f"{t:.3f}" for t in touch(args.touch_only)))
+        return 0
+    if args.gaps:
+        print("| idle before | GB of new arrays | seconds (first, again) |\n|---|---|---|")
+        for gap in args.gaps:
+            time.sleep(gap)
+            out, _ = in_child([__file__, "--touch-only", str(args.gb)], system=False)
+            first, again = (float(t) for t in out.split())
+            print(f"| {gap:g} s | {args.gb} | {first:.2f}, {again:.2f} |", flush=True)
         return 0
     print("| what | memory settings | seconds | huge pages faulted |\n|---|---|---|---|")
     for _ in range(args.runs):

@@ -84,3 +84,14 @@ def test_the_careful_ceiling_counts_only_parcelas_a_person_could_not_tell_apart(
     assert rivals(line, parcelas, slack=3).tolist() == [1]
     assert rivals(line, parcelas, slack=0).tolist() == [1]
     assert rivals(line.assign(counterpart="PEDRO"), parcelas, slack=3).tolist() == [-1]
+
+
+def test_memory_bench_gaps_time_one_child_per_gap(capsys) -> None:
+    from benchmarks import memory_bench
+
+    assert memory_bench.main(["--gb", "0.02", "--gaps", "0", "0.1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 0 s", "| 0.1 s"]
+    for row in rows:  # each child wrote the arrays twice and timed both
+        first, again = (float(t) for t in row.split(" | ")[2].rstrip(" |").split(", "))
+        assert first > 0 and again > 0
