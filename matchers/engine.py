@@ -414,6 +414,10 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     first, first_codes = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings,
                                       model, vocab, sides, clock=clock, stage="exact")
     confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
+    # A pass's own probability picks the confident lines, and nothing after: the bound
+    # works out each kept pair's under EM's m (100 MB of 12M pairs held through the band
+    # pass at dense 1M, the run's peak).
+    first = first.drop(columns="probability")
     lids = sorted_unique(store.query_arrays("SELECT lid FROM m_lines")["lid"])
     store.replace_temp("m_residue", pd.DataFrame({"lid": lids[~np.isin(
         lids, confident.to_numpy(), kind="table")]}))
@@ -421,6 +425,7 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
         store, [band_pass_sql(b, "m_residue", settings.terms), partial_pass_sql(b, "m_residue")],
         settings, model, vocab, sides, exclude=first[["lid", "pid"]], clock=clock,
         stage="band", needs_evidence=True)
+    second = second.drop(columns="probability")
     passes = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
     del first, second  # `passes` holds the only references: _bounded lets them go
     if not passes:
@@ -440,12 +445,13 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     soon as their columns are read."""
     tables, offsets = joined_tables([codes for _, codes in passes])
     columns = ["lid", "pid", *SIDE_COLUMNS,
-               *(c for c in passes[0][0].columns if c not in [*U_COLUMNS, "lid", "pid"])]
+               *(c for c in passes[0][0].columns if c not in [*U_COLUMNS, "lid", "pid"]),
+               "probability"]
     # Each pass's arrays, not its frame: stacking lets each array go once it is copied.
     # Held for the kept pairs only: what the sides give is gathered again for those, and
     # the bits and probability are worked out for them under EM's m (at dense 1M, 22M
     # pairs scored, 8M kept).
-    arrays = [{c: f[c].to_numpy() for c in f.columns if c != "probability"} for f, _ in passes]
+    arrays = [{c: f[c].to_numpy() for c in f.columns} for f, _ in passes]
     passes.clear()
     # Pairs no amount level fits (a key printed at an unrelated amount) are not candidates.
     keep = [a["amount_level"] >= 0 for a in arrays]
