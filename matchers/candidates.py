@@ -109,9 +109,10 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     # no charge uses that rate.
     name = {rate: f"key_{i}" for i, rate in enumerate(sorted({*probes, 0}))}
     keys = "".join(f", {_amount_key(rate, 'open', 'due')} AS {key}" for rate, key in name.items())
+    key_names = "".join(f", {key}" for key in name.values())
     band = f"abs(l.amt - p.open) * 10000 <= p.open * {_band_bp(b)}"
     late = " UNION ALL ".join(
-        f"""SELECT l.lid, p.pid, {_DIFFERENCE}
+        f"""SELECT l.lid, {_GROUP}, {_DIFFERENCE}
             FROM ({sql}) l JOIN cool_{name[rate]} p
               ON p.dir = l.dir AND p.{name[rate]} = l.key AND p.bin = l.bin
             WHERE {_lag_filter(b)} AND l.amt > p.open AND {band}"""
@@ -126,13 +127,19 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
     # The few such blocks, then the parcelas outside them (a window count over every
     # parcela cost 0.5 s per key column at 1M, where no block is that large).
     cool = "".join(
-        f"""cool_{key} AS (SELECT p.* FROM parc p ANTI JOIN (
-                 SELECT dir, {key} AS key, bin FROM parc GROUP BY ALL HAVING count(*) > {cap}
+        f"""cool_{key} AS (SELECT p.* FROM groups p ANTI JOIN (
+                 SELECT dir, {key} AS key, bin FROM groups GROUP BY ALL HAVING sum(n) > {cap}
              ) h ON h.dir = p.dir AND h.key = p.{key} AND h.bin = p.bin),
              """ for key in name.values())
     return f"""
         WITH parc AS (SELECT pid, dir, open, due, btok, due // {BIN_DAYS} AS bin{keys}
                       FROM m_parc),
+             -- The arithmetic reads a parcela's amount and due day only: the joins pair
+             -- lines with each (direction, amount, due day) once, however many parcelas
+             -- share it (1.45 a group at dense 1M, 2.3 among round amounts), and the
+             -- explained groups are expanded to their parcelas for uncrowded lines only.
+             groups AS (SELECT dir, open, due, bin{key_names}, count(*) AS n
+                        FROM parc GROUP BY ALL),
              residue AS (SELECT * FROM m_lines WHERE lid IN (SELECT lid FROM {residue})),
              {cool}
              late AS ({late}),
@@ -140,16 +147,23 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
              -- a second unnest in the same SELECT would zip with the first, not multiply
              early_probes AS (SELECT *, {early_bins} FROM above),
              early AS (
-                 SELECT l.lid, p.pid, {_DIFFERENCE}
+                 SELECT l.lid, {_GROUP}, {_DIFFERENCE}
                  FROM early_probes l JOIN cool_{name[0]} p
                    ON p.dir = l.dir AND p.{name[0]} = l.key AND p.bin = l.bin
                  WHERE {_lag_filter(b)} AND l.amt < p.open AND {band}),
-             explained AS (SELECT lid, pid FROM (SELECT * FROM late UNION ALL SELECT * FROM early)
-                           WHERE {_explainable(terms)}),
+             explained_groups AS (
+                 SELECT DISTINCT lid, dir, open, due, n
+                 FROM (SELECT * FROM late UNION ALL SELECT * FROM early)
+                 WHERE {_explainable(terms)}),
              -- The exact pass's hot-block rule: a line whose amount the arithmetic could
              -- explain on more than hot_block parcelas is left to its name and keys.
-             crowded AS (SELECT lid FROM explained GROUP BY lid
-                         HAVING count(DISTINCT pid) > {int(b.hot_block)}),
+             crowded AS (SELECT lid FROM explained_groups GROUP BY lid
+                         HAVING sum(n) > {int(b.hot_block)}),
+             explained AS (
+                 SELECT e.lid, p.pid
+                 FROM explained_groups e JOIN parc p
+                   ON p.dir = e.dir AND p.open = e.open AND p.due = e.due
+                 WHERE e.lid NOT IN (SELECT lid FROM crowded)),
              named_probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
                               FROM residue WHERE btok <> ''),
              line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
@@ -157,7 +171,6 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
              parc_keys AS (SELECT pid, dir, open, due, due // {BIN_DAYS} AS bin,
                                   unnest(keys) AS k FROM m_parc)
         SELECT lid, pid, 'band' AS pass FROM explained
-        WHERE lid NOT IN (SELECT lid FROM crowded)
         UNION ALL
         SELECT l.lid, p.pid, 'band' AS pass
         FROM named_probes l JOIN parc p ON p.dir = l.dir AND p.btok = l.btok AND p.bin = l.bin
@@ -229,6 +242,8 @@ def _discount_probes(b: Blocking, terms: LateTerms) -> str:
 _EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
 # A pair's lag, bp (the paid amount's difference in basis points of the open amount) and
 # the margin in bp _explainable allows it: what the band's late and early joins select.
+# What the band's late and early joins keep of a parcela group (see band_pass_sql).
+_GROUP = "p.dir, p.open, p.due, p.n"
 _DIFFERENCE = (f"l.day - p.due AS lag, CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp, "
                f"{_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin")
 # Width of an amount key's bucket (_amount_key), in basis points. A charge's span of keys
