@@ -159,11 +159,11 @@ def band_pass_sql(b: Blocking, residue: str, terms: LateTerms) -> str:
              -- explain on more than hot_block parcelas is left to its name and keys.
              crowded AS (SELECT lid FROM explained_groups GROUP BY lid
                          HAVING sum(n) > {int(b.hot_block)}),
+             -- crowded lines' groups dropped before they are expanded to parcelas
              explained AS (
                  SELECT e.lid, p.pid
-                 FROM explained_groups e JOIN parc p
-                   ON p.dir = e.dir AND p.open = e.open AND p.due = e.due
-                 WHERE e.lid NOT IN (SELECT lid FROM crowded)),
+                 FROM (SELECT * FROM explained_groups ANTI JOIN crowded USING (lid)) e
+                 JOIN parc p ON p.dir = e.dir AND p.open = e.open AND p.due = e.due),
              named_probes AS (SELECT lid, dir, amt, day, btok, {_probe_bins(b, BIN_DAYS)}
                               FROM residue WHERE btok <> ''),
              line_keys AS (SELECT lid, dir, amt, day, unnest(keys) AS k FROM residue),
