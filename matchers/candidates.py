@@ -240,10 +240,10 @@ def _discount_probes(b: Blocking, terms: LateTerms) -> str:
 # Centavos explain may be off from the exact rates: its slack, and a half centavo for each
 # of the two roundings; one more for float error.
 _EXPLAIN_MARGIN_CENTS = 2 * ROUNDING_SLACK_CENTS + 2
-# A pair's lag, bp (the paid amount's difference in basis points of the open amount) and
-# the margin in bp _explainable allows it: what the band's late and early joins select.
 # What the band's late and early joins keep of a parcela group (see band_pass_sql).
 _GROUP = "p.dir, p.open, p.due, p.n"
+# A pair's lag, bp (the paid amount's difference in basis points of the open amount) and
+# the margin in bp _explainable allows it: what the band's late and early joins select.
 _DIFFERENCE = (f"l.day - p.due AS lag, CAST(l.amt - p.open AS DOUBLE) * 10000 / p.open AS bp, "
                f"{_EXPLAIN_MARGIN_CENTS * 10_000} / CAST(p.open AS DOUBLE) AS margin")
 # Width of an amount key's bucket (_amount_key), in basis points. A charge's span of keys

@@ -98,7 +98,8 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
 
 # Pairs per rapidfuzz call. A call holds its view of every string it is given at once
 # (about 90 bytes a pair: 490 MB for the 5M distinct name pairs of 1M lines), and on these
-# VMs memory new to a process costs 2-10 ms a MB to touch; chunks reuse the same few MB.
+# VMs memory not used recently costs up to ~8 ms a MB to touch (BENCHMARKS.md); chunks
+# reuse the same few MB.
 NAME_CHUNK = 1 << 18
 
 
