@@ -446,3 +446,25 @@ def test_em_does_not_learn_from_a_subscribers_other_months_that_payments_come_a_
     assert after[0] - after[1] > weight[0] - weight[1]  # this month's leads last month's by more
     # The weights EM gives are the prior and the learned bits, added as scoring adds them.
     assert np.array_equal(after, learned.prior_bits + sum(coded_weights(codes, learned).values()))
+
+
+def test_name_similarity_is_the_same_whatever_the_chunks_rapidfuzz_gets(monkeypatch):
+    """Name pairs go to rapidfuzz in chunks (memory); every pair, the last partial chunk's
+    and the cut comparison's included, must come back where it belongs."""
+    from rapidfuzz import fuzz
+
+    from matchers import scoring
+
+    counterparts = ["MARIA SILVA", "JOSE SOUZA ALV", "ANTONIO CO", "EMPRESA XYZ LTDA", ""]
+    names = ["MARIA DA SILVA", "JOSE SOUZA ALVES", "ANTONIO COSTA LIMA", "XYZ EMPRESA", "ANA"]
+    vocab = scoring.Vocab.of(np.array(counterparts, object), np.array(names, object))
+    cp = np.repeat(np.arange(len(counterparts)), len(names))
+    nm = np.tile(np.arange(len(names)), len(counterparts))
+    whole = scoring.name_similarity(cp, nm, vocab)
+    monkeypatch.setattr(scoring, "NAME_CHUNK", 3)
+    chunked = scoring.name_similarity(cp, nm, scoring.Vocab.of(vocab.counterparts, vocab.names))
+    np.testing.assert_array_equal(chunked, whole)
+    # and the values are the scorers' own: WRatio, or the cut ratio where it is higher
+    assert whole[1 * len(names) + 1] == 1.0  # 'JOSE SOUZA ALV' is a cut of the full name
+    assert whole[3 * len(names) + 3] == fuzz.WRatio("EMPRESA XYZ LTDA", "XYZ EMPRESA") / 100
+    assert np.isnan(whole[4 * len(names)])  # the memo names nobody
