@@ -56,7 +56,6 @@ from matchers.normalize import (
 )
 from matchers.scoring import (
     COMBINATION_COLUMNS,
-    EM_ROUNDS,
     MIN_UNIVERSE,
     BitCodes,
     TermFrequencies,
@@ -128,7 +127,8 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
     best_other, rival = runner_up(lid, pid, weight, chosen, excluded=earlier_or_later)
     clock.lap("assign")
     # The candidates are final: DuckDB writes them on the other core while numpy decides.
-    with store.inserting_aside("candidate_pairs", candidates_table(store, run_id, pairs)):
+    with store.inserting_aside("candidate_pairs",
+                               candidates_table(run_id, pairs, lines, parcelas)):
         outcome = decide(lines, parcelas, pairs, chosen, best_other, rival, settings.zones,
                          settings.terms, model)
         outcome = splits(outcome, lines, parcelas, pairs)
@@ -396,16 +396,14 @@ def confirmed_fees(store: Store) -> KnownFees:
 
 SCORING_INPUTS = ["nm", "same_document", "same_number", "line_has_document", "known_alias"]
 TF_PARCELA = ["tf_amount", "tf_amount_others", "tf_contact", "tf_unit", "cent_density"]
+# The candidate pairs' columns, as the bound gives them and as they are when there are none.
 EMPTY_PAIRS = {
     "lid": np.int64, "pid": np.int64, "amt": np.int64, "open": np.int64, "lag": np.int64,
-    "cp": np.int64, "nm": np.int64, "contact": np.int64, "has_counterpart": bool,
+    "cp": np.int64, "contact": np.int64, "has_counterpart": bool,
     "has_name": bool, "name_sim": float,
     **{f"{s}_level": np.int8 for s in ("amount", "date", "name", "key")},
     **{f"{s}_bits": float for s in ("amount", "date", "name", "key")},
     "weight": float, "probability": float}
-# Each pair's (level, u) combinations (kept through EM, where m changes and u does not) are
-# not needed after it.
-U_COLUMNS = list(COMBINATION_COLUMNS.values())
 
 
 def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: Vocab,
@@ -413,11 +411,11 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
     b = settings.blocking
     first, first_codes = _scored_pass(store, [key_pass_sql(b), exact_pass_sql(b)], settings,
                                       model, vocab, sides, clock=clock, stage="exact")
-    confident = first.loc[first["probability"] >= settings.zones.auto_probability, "lid"]
-    # A pass's own probability picks the confident lines, and nothing after: the bound
-    # works out each kept pair's under EM's m (100 MB of 12M pairs held through the band
-    # pass at dense 1M, the run's peak).
-    first = first.drop(columns="probability")
+    # A pair's own probability picks the confident lines, and nothing after: the bound
+    # works out each kept pair's under EM's m, so scoring keeps none per pair (100 MB of
+    # 12M pairs held through the band pass at dense 1M, the run's peak).
+    confident = first.loc[probability(first["weight"].to_numpy())
+                          >= settings.zones.auto_probability, "lid"]
     lids = sorted_unique(store.query_arrays("SELECT lid FROM m_lines")["lid"])
     store.replace_temp("m_residue", pd.DataFrame({"lid": lids[~np.isin(
         lids, confident.to_numpy(), kind="table")]}))
@@ -425,7 +423,6 @@ def candidate_pairs(store: Store, settings: MatchSettings, model: Model, vocab: 
         store, [band_pass_sql(b, "m_residue", settings.terms), partial_pass_sql(b, "m_residue")],
         settings, model, vocab, sides, exclude=first[["lid", "pid"]], clock=clock,
         stage="band", needs_evidence=True)
-    second = second.drop(columns="probability")
     passes = [(f, c) for f, c in ((first, first_codes), (second, second_codes)) if not f.empty]
     del first, second  # `passes` holds the only references: _bounded lets them go
     if not passes:
@@ -444,9 +441,6 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     every column copied all of them once more. `passes` is emptied, so the frames go as
     soon as their columns are read."""
     tables, offsets = joined_tables([codes for _, codes in passes])
-    columns = ["lid", "pid", *SIDE_COLUMNS,
-               *(c for c in passes[0][0].columns if c not in [*U_COLUMNS, "lid", "pid"]),
-               "probability"]
     # Each pass's arrays, not its frame: stacking lets each array go once it is copied.
     # Held for the kept pairs only: what the sides give is gathered again for those, and
     # the bits and probability are worked out for them under EM's m (at dense 1M, 22M
@@ -461,7 +455,7 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     kept = [np.flatnonzero(k) for k in keep]
     del keep
     # The run's own data sharpens m (u comes from random pairs).
-    model, weight = em(ranked, model, tables, EM_ROUNDS)
+    model, weight = em(ranked, model, tables)
     clock.lap("em")
     # From here each stacked column goes once it is taken for the kept pairs: what is let
     # go is reused by the next one taken (at dense 1M, 22M pairs' columns held to the end
@@ -478,10 +472,8 @@ def _bounded(passes: list[tuple[pd.DataFrame, BitCodes]], model: Model, max_cand
     del every
     top |= {"weight": weight, "probability": probability(weight),
             **{f"{s}_bits": b for s, b in bits.items()}, **side_columns(sides, top["lid"], top["pid"])}
-    # Each signal's bits beside its level, as the stored candidates list them.
-    columns = [c for column in columns for c in (
-        [column, column.replace("_level", "_bits")] if column.endswith("_level") else [column])]
-    out = frame_of({c: top[c] if c in top else _picked(rest, picks, c, len(rows)) for c in columns})
+    out = frame_of({c: top[c] if c in top else _picked(rest, picks, c, len(rows))
+                    for c in EMPTY_PAIRS})
     clock.lap("top")
     return out
 
@@ -547,8 +539,8 @@ def _scored_pass(store: Store, sqls: list[str], settings: MatchSettings, model: 
     frame = pair_features(sides, lid, pid, same_document, same_number)
     clock.lap(f"{stage}_features")
     if frame.empty:
-        return frame.assign(probability=pd.Series(dtype=float), amount_level=pd.Series(
-            dtype=np.int8), weight=pd.Series(dtype=float)), None
+        return frame.assign(amount_level=pd.Series(dtype=np.int8),
+                            weight=pd.Series(dtype=float)), None
     scored = score(frame, model, settings.terms, settings.blocking.band_pct, vocab,
                    TermFrequencies({c: sides.parcela[c] for c in TF_PARCELA},
                                    {"tf_name": sides.line["tf_name"]}))
@@ -820,12 +812,13 @@ CANDIDATE_COLUMNS = ["line_key", "parcela_id", "amount_diff_cents", "lag_days", 
                      "date_bits", "name_bits", "key_bits", "weight", "probability"]
 
 
-def candidates_table(store: Store, run_id: str, pairs: pd.DataFrame) -> pa.Table:
+def candidates_table(run_id: str, pairs: pd.DataFrame, lines: pd.DataFrame,
+                     parcelas: pd.DataFrame) -> pa.Table:
     """The candidate_pairs rows of the run's pairs, as Arrow. Keys by position: each side's
-    keys once, in id order, taken per pair by Arrow; the pairs go in as they are, not
-    through a temp table and two joins."""
-    line_key = store.query_arrow("SELECT line_key FROM m_lines ORDER BY lid").column(0)
-    parcela_id = store.query_arrow("SELECT parcela_id FROM m_parc ORDER BY pid").column(0)
+    keys (the staged frames', in id order, already Arrow) taken per pair by Arrow; the pairs
+    go in as they are, not through a temp table and two joins."""
+    line_key = pa.array(lines["line_key"].array)
+    parcela_id = pa.array(parcelas["parcela_id"].array)
     lid, pid = pairs["lid"].to_numpy(), pairs["pid"].to_numpy()
     values = {"amount_diff_cents": (pairs["amt"] - pairs["open"]).to_numpy(),
               "lag_days": pairs["lag"].to_numpy(), **{c: pairs[c].to_numpy()

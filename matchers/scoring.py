@@ -23,7 +23,6 @@ from matchers.model import (
     date_level,
     name_level,
     observed,
-    probability,
     tf_u,
 )
 
@@ -97,8 +96,8 @@ def name_similarity(cp: np.ndarray, nm: np.ndarray, vocab: Vocab) -> np.ndarray:
 
 
 # Pairs per rapidfuzz call. A call holds its view of every string it is given at once
-# (about 90 bytes a pair: 490 MB for the 5M distinct name pairs of 1M lines), and on these
-# VMs memory not used recently costs up to ~8 ms a MB to touch (BENCHMARKS.md); chunks
+# (about 90 bytes a pair: +491 MB for 5.1M name pairs in one call, +69 MB chunked), and on these
+# VMs memory not used recently costs 8-9 ms a MB to touch (BENCHMARKS.md); chunks
 # reuse the same few MB.
 NAME_CHUNK = 1 << 18
 
@@ -141,7 +140,7 @@ def _cut_to(texts: np.ndarray, lengths: np.ndarray) -> list[str]:
 
 @dataclass(frozen=True)
 class Scored:
-    frame: pd.DataFrame  # the candidate frame plus levels, weight, probability
+    frame: pd.DataFrame  # the candidate frame plus levels and weight
     codes: BitCodes  # the frame's COMBINATION_COLUMNS index these tables
 
 
@@ -210,7 +209,7 @@ def score(frame: pd.DataFrame, model: Model, terms: LateTerms, band_pct: float,
     columns["name_sim"] = similarity
     for signal in lv:
         columns[f"{signal}_level"] = lv[signal]
-    columns["weight"], columns["probability"] = total, probability(total)
+    columns["weight"] = total
     return Scored(with_columns(frame, columns), codes)
 
 

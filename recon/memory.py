@@ -6,7 +6,7 @@ recon is measured on, memory new to the process is slow to touch (benchmarks/mem
 BENCHMARKS.md):
 
 - a transparent huge page (numpy, DuckDB and Arrow ask for 2 MB pages on large buffers) costs
-  10-20 ms to fault in: 1.2 GB of new arrays took 5-9 s with them, 0.8-1.0 s without;
+  up to 8 ms to fault in: 1.2 GB of new arrays took 0.5-8.8 s with them, 0.7 s without;
 - glibc gives each large array its own mapping and returns it on free, so the next array is
   new memory again: 6 GB of arrays written, dropped and written again took 14 s the second
   time that way, 0.4 s with freed memory kept (3 GB with the mallopt calls below: 0.17 s).

@@ -238,17 +238,18 @@ class Store:
                 frame: pd.DataFrame | pa.Table, ignore_existing: bool) -> int:
         if len(frame) == 0:
             return 0
-        before = self._count(table, con)
         columns = ", ".join(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
         verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
         con.register("incoming_frame", frame)
         try:
-            # Through _run: a refusal (a full disk, the memory limit) says what it is.
-            self._run(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame",
-                      (), con).fetchall()
+            # Through _run: a refusal (a full disk, the memory limit) says what it is. DuckDB
+            # answers with the rows it inserted (those ignored not counted): no count(*) of
+            # the whole table before and after.
+            rows = self._run(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming_frame",
+                             (), con).fetchall()
         finally:
             con.unregister("incoming_frame")
-        return self._count(table, con) - before
+        return int(rows[0][0])
 
     def replace_temp(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         """A connection-local table holding `frame` (pandas or Arrow), replacing any of that
@@ -267,7 +268,3 @@ class Store:
                 f"({self.memory_limit}): raise it, e.g. RECON_STORE_MEMORY_LIMIT=4GB, and run "
                 f"again ({exc})")
         return StoreError(f"the store {self.path} refused a statement: {exc}")
-
-    def _count(self, table: str, con: duckdb.DuckDBPyConnection | None = None) -> int:
-        rows = (con or self._con).execute(f"SELECT count(*) FROM {table}").fetchall()
-        return int(rows[0][0])
