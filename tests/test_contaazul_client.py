@@ -198,7 +198,7 @@ def test_json_bodies_carry_decimals_exactly(tmp_path):
             await client.post("/v1/w", {"valor_bruto": Decimal("2340.50")})
 
     run(go())
-    sent = [r for r in fake.requests if r.url.path == "/v1/w"][0]
+    sent = next(r for r in fake.requests if r.url.path == "/v1/w")
     assert b'"valor_bruto": 2340.50' in sent.content
     assert json.loads(sent.content)["valor_bruto"] == 2340.5
 
@@ -274,7 +274,7 @@ def test_concurrent_401s_rotate_the_refresh_token_once(tmp_path):
             return httpx.Response(401, json={"code": 401, "message": "The Token has expired."})
         return fake(request)
 
-    client, token_file = make_client(tmp_path, handler, access_token="old",
+    client, _token_file = make_client(tmp_path, handler, access_token="old",
                                      expires_at=int(time.time()) + 3600)
 
     async def go():

@@ -84,7 +84,7 @@ def _path_block(spec_text: str, path: str) -> str:
 
 
 def _spec_parameters(spec_text: str, path: str) -> set[str]:
-    return set(re.findall(r"^\s+- name: (\w+)", _path_block(spec_text, path), re.M))
+    return set(re.findall(r"^\s+- name: (\w+)", _path_block(spec_text, path), re.MULTILINE))
 
 
 def test_every_query_parameter_we_send_is_declared_in_the_spec(shared_dir):
@@ -105,7 +105,7 @@ def test_status_filter_values_and_page_size_come_from_the_spec_enums(shared_dir)
         block = _path_block(spec, path)
         for status in api.OPEN_STATUSES:
             assert f"- {status}" in block
-        page_sizes = re.search(r"name: tamanho_pagina.*?enum:\n((?:\s+- \d+\n)+)", block, re.S)
+        page_sizes = re.search(r"name: tamanho_pagina.*?enum:\n((?:\s+- \d+\n)+)", block, re.DOTALL)
         assert page_sizes, path
         assert set(re.findall(r"\d+", page_sizes.group(1))) == {str(n) for n in api.PAGE_SIZES}
     assert api.PAGE_SIZE in api.PAGE_SIZES

@@ -270,7 +270,7 @@ def test_a_file_of_an_unknown_account_is_rejected_listing_the_accounts(demo):
 
 
 def test_no_secret_or_token_reaches_logs_output_or_reports_even_at_debug(demo, capsys):
-    folder, server = demo
+    folder, _server = demo
     assert main(["-vv", "run", "--config", str(folder / "recon.toml"), "--from",
                  WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat()]) == 3
     captured = capsys.readouterr()
@@ -370,9 +370,9 @@ def test_a_landed_baixa_whose_lookup_fails_stays_unknown_and_is_resolved_next_ru
 def test_a_baixa_whose_patch_fails_stays_confirmed_and_is_annotated_next_run(quiet_demo, monkeypatch):
     from recon.contaazul.standin import Faults
 
-    code, server = run_against(quiet_demo, monkeypatch, Faults(fail_next={"patch_parcela": 1000}))
+    _code, server = run_against(quiet_demo, monkeypatch, Faults(fail_next={"patch_parcela": 1000}))
     assert set(ledger_states(quiet_demo).values()) == {"confirmed"}
-    code, server = run_against(quiet_demo, monkeypatch)
+    _code, server = run_against(quiet_demo, monkeypatch)
     assert not any(e.method == "POST" and e.path.startswith("/v1/") for e in server.journal)
     assert set(ledger_states(quiet_demo).values()) == {"annotated"}
     for descricao in EXPECTED_AUTO:

@@ -248,7 +248,7 @@ def test_early_payment_with_discount_records_the_desconto(tmp_path):
 def test_a_counterpart_confirmed_before_is_learned_as_the_contacts_alias(tmp_path, confirmed_before):
     # The memo names a payment processor, not the contact: only history can vouch for it.
     memo = "PIX RECEBIDO - ACME PAGAMENTOS"
-    beta = dict(contact="Comercial Beta Ltda", contact_id="c-beta")
+    beta = {"contact": "Comercial Beta Ltda", "contact_id": "c-beta"}
     store = Store(tmp_path / "m.duckdb")
     earlier = [line("L0", 51_000, memo, on=DAY - timedelta(days=30))]
     store.insert_frame("statement_lines", lines_frame(earlier, "conta-itau", "r0"))
