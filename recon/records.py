@@ -127,6 +127,53 @@ class StatementFile:
     layout: str | None = None  # CSV layout or CNAB variant used
 
 
+# Códigos de movimento retorno that mean the bank received the money for the title.
+LIQUIDATION_MOVEMENTS = ("06", "17")  # liquidação; liquidação após baixa (or not registered)
+
+
+@dataclass(frozen=True, slots=True)
+class RetornoTitle:
+    """One title of a cobrança retorno: a T segment and the U segment after it."""
+
+    file: str
+    source_line: int  # 1-based line of the T segment in its file
+    bank_code: str  # '001', '033', ...
+    agencia: str  # digits, no leading zeros, without DV ('' when blank/zeros)
+    conta: str  # digits, no leading zeros, without DV ('' when blank/zeros)
+    movement: str  # código de movimento retorno: '06' liquidação, '02' entrada confirmada, ...
+    nosso_numero: str  # the bank's title number, stripped of blanks and leading zeros
+    seu_numero: str  # número do documento de cobrança (the company's), stripped
+    due_on: date | None  # None: zeros (à vista / contra-apresentação)
+    face_cents: int  # valor nominal do título
+    payer_document: str  # CPF (11 digits) or CNPJ (14) as tipo de inscrição says; '' if none
+    payer_name: str  # '' when blank or all zeros
+    fee_cents: int  # valor da tarifa / custas (T)
+    interest_cents: int  # juros / multa / encargos (U)
+    discount_cents: int  # desconto concedido (U)
+    rebate_cents: int  # abatimento (U)
+    iof_cents: int  # (U)
+    paid_cents: int  # valor pago pelo pagador (U)
+    net_cents: int  # valor líquido a ser creditado (U)
+    other_expenses_cents: int  # outras despesas (U)
+    other_credits_cents: int  # outros créditos (U)
+    occurred_on: date | None  # data da ocorrência (U)
+    credited_on: date | None  # data da efetivação do crédito (U); None when zeros
+
+    @property
+    def liquidated(self) -> bool:
+        return self.movement in LIQUIDATION_MOVEMENTS
+
+
+@dataclass(frozen=True, slots=True)
+class RetornoFile:
+    """One parsed cobrança retorno: the titles the bank reports on, and the lines not read."""
+
+    path: str
+    bank_code: str
+    titles: tuple[RetornoTitle, ...]
+    rejects: tuple[Reject, ...]  # lines that could not be read (file, line, field, value)
+
+
 @dataclass(frozen=True, slots=True)
 class ContaFinanceira:
     id: str

@@ -1,7 +1,7 @@
 """Every statement file of ../shared/corpus through the inbox, as a nightly run would read it.
 
-Each file is read, or refused with a message that names it and says what to
-do. For one file per bank and per quirk, the first line is checked against
+Each file is read (a statement, or a cobrança retorno's boleto titles), or refused with a
+message that names it and says what to do. For one file per bank and per quirk, the first line is checked against
 values read off the raw file by hand (not computed with our parser).
 """
 
@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from recon.errors import InputError
-from recon.sources.inbox import read_statement
+from recon.records import RetornoFile
+from recon.sources.inbox import read_source, read_statement
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file()) if CORPUS.is_dir() else []
 
 REFUSED = {  # file -> what the refusal must say
     "ofxparse_multiple_accounts.ofx": "no transaction list",
-    "dattos_bb_cobranca_retorno_1.ret": "cobrança retorno",
-    "dattos_bb_cobranca_retorno_2.ret": "cobrança retorno",
-    "trustcode_santander_cobranca.ret": "cobrança retorno",
 }
+RETORNOS = {"dattos_bb_cobranca_retorno_1.ret", "dattos_bb_cobranca_retorno_2.ret",
+            "trustcode_santander_cobranca.ret"}  # read as boleto titles, not statements
 
 # file -> (lines kept, first line's date, amount in centavos, memo), from the raw files
 FIRST_LINES = {
@@ -52,13 +52,17 @@ def test_the_corpus_is_there():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_each_file_is_read_or_refused_clearly(path: Path):
     try:
-        statement = read_statement(path)
+        statement = read_source(path)
     except InputError as exc:
         assert path.name in REFUSED, f"unexpected refusal: {exc}"
         assert REFUSED[path.name] in exc.reason
         assert str(exc).startswith(path.name) and exc.hint
         return
     assert path.name not in REFUSED, "should have been refused"
+    assert isinstance(statement, RetornoFile) == (path.name in RETORNOS)
+    if isinstance(statement, RetornoFile):
+        assert statement.titles and not statement.rejects
+        return
     for line in statement.lines:
         assert line.memo == line.memo.strip() and "  " not in line.memo
         assert line.line_key and line.posted_on.year >= 2000

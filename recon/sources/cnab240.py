@@ -1,7 +1,7 @@
 """CNAB 240 extrato para conciliação bancária (segment E): bytes in, a StatementFile out.
 
 Layout in shared/notes/statements.md §5; positions below are 1-based and inclusive as in
-the FEBRABAN manual (`_cut(line, 143, 150)` is "143-150"). One file holds one or more
+the FEBRABAN manual (`cut(line, 143, 150)` is "143-150"). One file holds one or more
 lotes, one account each: header lote (type 1: account, opening balance), detalhes (type 3,
 segment E: one movement each), trailer lote (type 5: closing balance, totals).
 
@@ -21,19 +21,26 @@ UTF-8 only when that is what keeps every record at 240), so positions are byte p
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, replace
-from datetime import date
 
 from recon.errors import InputError
 from recon.money import format_brl
 from recon.records import Balance, BankAccount, Reject, StatementFile, StatementLine
 from recon.sources import keys
+from recon.sources.cnab_text import (
+    DIGITS,
+    RECORD,
+    cut,
+    ddmmyyyy,
+    decode,
+    is_cobranca_retorno,
+    is_header_arquivo,
+    split_records,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = "cnab240"
-RECORD = 240
 HINT_FILE = ("Download the extrato para conciliação (CNAB 240 segment E) again from the bank, "
              "or export an OFX for the same period.")
 _HINT_LINE = ("Check this movement on the bank's site or app; if it is real, download the "
@@ -42,75 +49,25 @@ _HINT_BALANCE = ("The bank's balances and its lines disagree (a line missing fro
                  "a partial extrato); the lines are still read, but compare with the bank's site.")
 RETORNO_REASON = ("this is a CNAB 240 cobrança retorno (boleto settlements, segments T/U), not a "
                   "bank statement (extrato, segment E)")
-RETORNO_HINT = ("Export the extrato para conciliação (CNAB 240 segment E) or an OFX from the bank; "
-                "boleto retornos will be supported for boleto matching later.")
+RETORNO_HINT = ("Put the retorno in the inbox, which reads it as boleto settlements; for the "
+                "statement, export the extrato para conciliação (CNAB 240 segment E) or an OFX.")
 _OPERATIONS = {"C": "pagamentos (lançamento a crédito)", "D": "débitos", "E": "extrato",
                "R": "cobrança remessa", "T": "cobrança retorno"}
 _SERVICES = {"01": "cobrança", "03": "boleto de pagamento eletrônico", "04": "conciliação "
              "bancária", "20": "pagamento a fornecedores", "22": "pagamento de tributos",
              "30": "pagamento de salários", "98": "pagamentos diversos"}
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes '²', which latin-1 text can hold
-_BLANK = " \t\x1a"  # \x1a: the DOS end-of-file mark some bank systems still append
-
-
-def _cut(line: str, start: int, end: int) -> str:
-    return line[start - 1:end]
-
-
-# --- text ---
-def _records(text: str) -> list[tuple[int, str]]:
-    """(1-based line number, record) for every non-blank line; spaces past 240 are dropped.
-
-    A file with no line breaks at all (some bank systems write one long string) is cut
-    into 240-character records.
-    """
-    raw = _NEWLINE.split(text)
-    filled = [(n, line) for n, line in enumerate(raw, 1) if line.strip(_BLANK)]
-    if len(filled) == 1 and len(filled[0][1]) > RECORD and len(filled[0][1]) % RECORD == 0:
-        flat = filled[0][1]
-        return [(i + 1, flat[i * RECORD:(i + 1) * RECORD]) for i in range(len(flat) // RECORD)]
-    return [(n, line[:RECORD] if not line[RECORD:].strip(_BLANK) else line) for n, line in filled]
-
-
-def _decode(data: bytes) -> str:
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        if text.isascii() or all(len(line) == RECORD for _, line in _records(text)):
-            return text
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def looks_like_cnab240(data: bytes) -> bool:
     """The first record is a 240-character CNAB header arquivo: bank code, lote 0000, type 0."""
-    records = _records(_decode(data))
-    if not records:
-        return False
-    first = records[0][1]
-    return len(first) == RECORD and bool(_DIGITS.fullmatch(first[:3])) and first[3:8] == "00000"
+    records = split_records(decode(data))
+    return bool(records) and is_header_arquivo(records[0][1])
 
 
 # --- values ---
-def _date(text: str) -> date | None:
-    """ddmmaaaa -> date; anything else (blank, zeros, 31/02) -> None."""
-    if len(text) != 8 or not _DIGITS.fullmatch(text):
-        return None
-    try:
-        return date(int(text[4:]), int(text[2:4]), int(text[:2]))
-    except ValueError:
-        return None
-
-
 def _signed_cents(digits: str, sign: str) -> int | None:
     """18 digits with 2 implied decimals, and D/C -> signed centavos; else None."""
-    if not _DIGITS.fullmatch(digits) or sign not in ("D", "C"):
+    if not DIGITS.fullmatch(digits) or sign not in ("D", "C"):
         return None
     return -int(digits) if sign == "D" else int(digits)
 
@@ -120,10 +77,10 @@ def _squash(text: str) -> str:
 
 
 def _account(line: str) -> BankAccount:
-    conta = _cut(line, 59, 70).strip()
-    check = _cut(line, 71, 71).strip() or _cut(line, 72, 72).strip()
+    conta = cut(line, 59, 70).strip()
+    check = cut(line, 71, 71).strip() or cut(line, 72, 72).strip()
     number = conta + check if conta.strip("0") else None
-    return keys.bank_account(_cut(line, 1, 3), _cut(line, 53, 57), number)
+    return keys.bank_account(cut(line, 1, 3), cut(line, 53, 57), number)
 
 
 # --- lotes ---
@@ -149,9 +106,8 @@ class _Lote:
 def _check_kind(records: list[tuple[int, str]], filename: str) -> None:
     """Refuse anything that is not an extrato before reading a line of it."""
     readable = [line for _, line in records if len(line) >= 16]  # even a cut-short record
-    headers = [(_cut(line, 9, 9), _cut(line, 10, 11)) for line in readable if line[7] == "1"]
-    segments = {line[13] for line in readable if line[7] == "3"}
-    if segments & {"T", "U"} or ("T", "01") in headers:
+    headers = [(cut(line, 9, 9), cut(line, 10, 11)) for line in readable if line[7] == "1"]
+    if is_cobranca_retorno(records):
         raise InputError(RETORNO_REASON, file=filename, hint=RETORNO_HINT)
     if not headers:
         raise InputError("the CNAB 240 file has no lote header (record type 1), so no account "
@@ -168,11 +124,12 @@ def _check_kind(records: list[tuple[int, str]], filename: str) -> None:
 def _balance(line: str, no: int, account: BankAccount, kind: str, filename: str
              ) -> Balance | Reject:
     name = "saldo inicial" if kind == "opening" else "saldo final"
-    on, cents = _date(_cut(line, 143, 150)), _signed_cents(_cut(line, 151, 168), _cut(line, 169, 169))
+    on = ddmmyyyy(cut(line, 143, 150))
+    cents = _signed_cents(cut(line, 151, 168), cut(line, 169, 169))
     if on is not None and cents is not None:
         return Balance(account=account, on=on, cents=cents, kind=kind)
-    field, value = (("data " + name, _cut(line, 143, 150)) if on is None
-                    else (name, _cut(line, 151, 169)))
+    field, value = (("data " + name, cut(line, 143, 150)) if on is None
+                    else (name, cut(line, 151, 169)))
     return Reject(file=filename, line=no, field=field, value=value, kind="warning",
                   reason=f"the {name} cannot be read, so this lote's balances are not checked",
                   hint="The lines are still read.")
@@ -184,7 +141,7 @@ def _memo(historico: str, documento: str, line: str) -> str:
     if historico and words:
         return f"{historico} - {documento}"
     return historico or (documento if words else "") or (
-        f"categoria {_cut(line, 170, 172)} histórico {_cut(line, 173, 176).strip()}")
+        f"categoria {cut(line, 170, 172)} histórico {cut(line, 173, 176).strip()}")
 
 
 def _detail(line: str, no: int, lote: _Lote, filename: str) -> StatementLine | Reject:
@@ -194,20 +151,20 @@ def _detail(line: str, no: int, lote: _Lote, filename: str) -> StatementLine | R
 
     if line[13] != "E":
         return rejected("segmento", line[13], "only segment E lines are movements of an extrato")
-    raw_date = _cut(line, 143, 150)
-    posted_on = _date(raw_date)
+    raw_date = cut(line, 143, 150)
+    posted_on = ddmmyyyy(raw_date)
     if posted_on is None:
         return rejected("data lançamento", raw_date, "the posting date is not a valid ddmmaaaa date")
-    digits, sign = _cut(line, 151, 168), _cut(line, 169, 169)
-    if not _DIGITS.fullmatch(digits):
+    digits, sign = cut(line, 151, 168), cut(line, 169, 169)
+    if not DIGITS.fullmatch(digits):
         return rejected("valor", digits, "the amount is not 18 digits (2 implied decimals)")
     cents = _signed_cents(digits, sign)
     if cents is None:
         return rejected("tipo lançamento", sign, "the D/C flag is neither D (débito) nor C (crédito)")
-    documento = _squash(_cut(line, 202, 240))
+    documento = _squash(cut(line, 202, 240))
     return StatementLine(source_file=filename, source_line=no, account=lote.account,
                          posted_on=posted_on, amount_cents=cents,
-                         memo=_memo(_squash(_cut(line, 177, 201)), documento, line),
+                         memo=_memo(_squash(cut(line, 177, 201)), documento, line),
                          fitid=documento if documento.strip("0") else None, line_key="",
                          raw_date=raw_date)
 
@@ -224,9 +181,9 @@ def _close(lote: _Lote, line: str, no: int, filename: str) -> list[Balance | Rej
             kind="warning", hint=_HINT_BALANCE,
             reason=(f"the balances do not add up: opening {format_brl(opening.cents)} + "
                     f"movements {format_brl(lote.moved)} != closing {format_brl(closing.cents)}")))
-    totals = {"total débitos": (_cut(line, 177, 194), lote.debits),
-              "total créditos": (_cut(line, 195, 212), lote.credits)}
-    if all(_DIGITS.fullmatch(text) for text, _ in totals.values()) and any(
+    totals = {"total débitos": (cut(line, 177, 194), lote.debits),
+              "total créditos": (cut(line, 195, 212), lote.credits)}
+    if all(DIGITS.fullmatch(text) for text, _ in totals.values()) and any(
             int(text) for text, _ in totals.values()):  # all zeros: the bank does not fill them
         out += [Reject(file=filename, line=no, field=field, value=format_brl(int(text)),
                        kind="warning", hint=_HINT_BALANCE,
@@ -245,12 +202,12 @@ def _no_trailer(lote: _Lote, filename: str) -> Reject:
 # --- the file ---
 def parse_cnab240(data: bytes, filename: str) -> StatementFile:
     """Read one CNAB 240 extrato's bytes. Raises InputError when nothing in it can be used."""
-    records = _records(_decode(data))
+    records = split_records(decode(data))
     first = _file_header(records, filename)
     _check_kind(records, filename)
     walk = _Walk(filename)
     walk.read(records[1:])
-    return _statement_file(walk, _cut(first, 1, 3), filename)
+    return _statement_file(walk, cut(first, 1, 3), filename)
 
 
 def _file_header(records: list[tuple[int, str]], filename: str) -> str:
@@ -328,7 +285,7 @@ class _Walk:
         account = _account(line)
         opening = _balance(line, no, account, "opening", self.filename)
         self._note([opening])
-        self.current = _Lote(no, account, _cut(line, 14, 16),
+        self.current = _Lote(no, account, cut(line, 14, 16),
                              opening if isinstance(opening, Balance) else None)
         self.lotes.append(self.current)
 

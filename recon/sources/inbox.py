@@ -4,6 +4,8 @@ Parsers are pure (bytes in, records out); this module reads the bytes, picks the
 parser by looking at the content (banks name files `extrato.txt`, `download (3)` and
 worse, so the extension proves nothing) and keeps going when one file is bad: a
 nightly run must reconcile the good statements and report the bad one, not stop.
+A CNAB 240 cobrança retorno in the inbox is not a statement but boleto settlements
+that explain a statement's batch credits; it is read beside the statements.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from recon.errors import ConfigError, InputError
-from recon.records import Reject, StatementFile
+from recon.records import Reject, RetornoFile, StatementFile
 from recon.sources.cnab240 import looks_like_cnab240, parse_cnab240
+from recon.sources.cnab_retorno import looks_like_retorno, parse_retorno
 from recon.sources.csv_layouts import PRESETS, CsvLayout, layout_from_toml
 from recon.sources.csv_reader import looks_like_csv, parse_csv
 from recon.sources.ofx import looks_like_ofx, parse_ofx
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_FORMATS = "OFX/QFX, CNAB 240 (extrato, segment E), bank CSV exports"
+SUPPORTED_FORMATS = ("OFX/QFX, CNAB 240 (extrato, segment E), bank CSV exports; in the inbox "
+                     "also CNAB 240 cobrança retorno (boleto settlements, segments T/U)")
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,34 @@ def _parsers(options: SourceOptions) -> tuple[tuple[Callable[[bytes], bool],
 class InboxResult:
     files: tuple[StatementFile, ...]
     rejects: tuple[Reject, ...]  # whole files that could not be read, one Reject each
+    retornos: tuple[RetornoFile, ...] = ()  # cobrança retornos, their line rejects inside
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=path.name,
+                         hint="Check that the file exists and can be read.") from exc
 
 
 def read_statement(path: Path, options: SourceOptions | None = None) -> StatementFile:
-    """Read and parse one statement file; InputError names the file and says what to do."""
-    name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=name,
-                         hint="Check that the file exists and can be read.") from exc
+    """Read and parse one statement file; InputError names the file and says what to do.
+
+    A cobrança retorno is refused here (it is no statement); `read_source` reads it.
+    """
+    return _parse_statement(_read_bytes(path), path.name, options)
+
+
+def read_source(path: Path, options: SourceOptions | None = None) -> StatementFile | RetornoFile:
+    """Read one inbox file: a cobrança retorno, else a statement (InputError if neither)."""
+    data = _read_bytes(path)
+    if looks_like_retorno(data):  # before the statement parsers: cnab240 would refuse it
+        return parse_retorno(data, path.name)
+    return _parse_statement(data, path.name, options)
+
+
+def _parse_statement(data: bytes, name: str, options: SourceOptions | None) -> StatementFile:
     for matches, parse in _parsers(options or SourceOptions()):
         if matches(data):
             return parse(data, name)
@@ -87,12 +109,13 @@ def read_inbox(folder: Path, options: SourceOptions | None = None) -> InboxResul
                          hint="Create the folder or point recon at the one holding the bank "
                          "statements.")
     files: list[StatementFile] = []
+    retornos: list[RetornoFile] = []
     rejects: list[Reject] = []
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if path.name.startswith(".") or not path.is_file():
             continue
         try:
-            statement = read_statement(path, options)
+            source = read_source(path, options)
         except InputError as exc:
             log.warning("skipping statement file: %s", exc)  # the error names the file
             rejects.append(Reject(file=path.name, line=exc.line, field=exc.field, value=exc.value,
@@ -104,7 +127,19 @@ def read_inbox(folder: Path, options: SourceOptions | None = None) -> InboxResul
                                   hint="Report this file to the recon maintainers.",
                                   kind="file"))
             continue
-        log.info("read %s: %d lines, %d dropped or rejected", path.name, len(statement.lines),
-                 len(statement.dropped))
-        files.append(statement)
-    return InboxResult(files=tuple(files), rejects=tuple(rejects))
+        _log_read(path.name, source)
+        if isinstance(source, RetornoFile):
+            retornos.append(source)
+        else:
+            files.append(source)
+    return InboxResult(files=tuple(files), rejects=tuple(rejects), retornos=tuple(retornos))
+
+
+def _log_read(name: str, source: StatementFile | RetornoFile) -> None:
+    if isinstance(source, RetornoFile):
+        log.info("read %s: cobrança retorno, %d titles, %d liquidated, %d lines rejected", name,
+                 len(source.titles), sum(title.liquidated for title in source.titles),
+                 len(source.rejects))
+    else:
+        log.info("read %s: %d lines, %d dropped or rejected", name, len(source.lines),
+                 len(source.dropped))
