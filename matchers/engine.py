@@ -54,6 +54,7 @@ from matchers.normalize import (
     line_features,
     number_keys,
 )
+from matchers.retorno import LIQUIDATED, TITLE_COLUMNS, retorno_decisions
 from matchers.scoring import (
     COMBINATION_COLUMNS,
     MIN_UNIVERSE,
@@ -133,6 +134,8 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
                          settings.terms, model)
         outcome = splits(outcome, lines, parcelas, pairs)
         clock.lap("decide")
+        outcome = retorno_decisions(outcome, lines, parcelas, retorno_inputs(store, lines))
+        clock.lap("retorno")
         if settings.batches:
             outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
                 time_budget_s=settings.batch_search_seconds), confirmed_fees(store))
@@ -220,6 +223,34 @@ def with_document(numbers: pa.ListArray, document: pa.Array) -> pa.ListArray:
     source[offsets[:-1][has] + count[has]] = len(flat) + np.arange(int(has.sum()))
     values = pa.concat_arrays([flat, document.filter(pa.array(has))]).take(pa.array(source))
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+
+# The liquidated titles of cobrança retornos credited while the run's lines were posted.
+RETORNO_ROWS_SQL = f"""
+    SELECT conta_financeira_id AS conta, file, source_line, nosso_numero, due_on,
+           face_cents, coalesce(payer_document, '') AS payer_document,
+           coalesce(payer_name, '') AS payer_name, fee_cents, interest_cents, discount_cents,
+           rebate_cents, paid_cents, net_cents,
+           coalesce(occurred_on, credited_on) AS occurred_on, credited_on
+    FROM retorno_titles
+    WHERE movement IN {LIQUIDATED!r} AND credited_on BETWEEN $first AND $last
+      AND due_on IS NOT NULL
+    ORDER BY conta_financeira_id, credited_on, file, source_line"""
+
+
+def retorno_inputs(store: Store, lines: pd.DataFrame) -> pd.DataFrame:
+    """retorno.TITLE_COLUMNS of the titles that may explain the run's credits (dates as day
+    numbers, as the lines have them)."""
+    if lines.empty:
+        return pd.DataFrame(columns=TITLE_COLUMNS)
+    first, last = (np.datetime64(int(d), "D").item() for d in (lines["day"].min(),
+                                                              lines["day"].max()))
+    rows = store.query_arrow(RETORNO_ROWS_SQL, {"first": first, "last": last})
+    frame = rows.drop_columns(["due_on", "occurred_on", "credited_on"]).to_pandas()
+    for date_column, day in (("due_on", "due"), ("occurred_on", "occurred"),
+                             ("credited_on", "credited")):
+        frame[day] = _days(rows.column(date_column))
+    return frame[TITLE_COLUMNS]
 
 
 def backfill_line_features(store: Store, run_id: str) -> None:

@@ -28,6 +28,10 @@ REASONS = {
     "split_payment": "two transfers from the same payer add up to the parcela",
     "batch": "several parcelas add up to this credit net of fees",
     "batch_ambiguous": "several sets of parcelas add up to this credit: pick the right one",
+    "retorno": "the bank's cobrança retorno lists the boletos this credit pays, each one "
+               "found by its payer, due date and face value",
+    "retorno_unsure": "the bank's cobrança retorno adds up to this credit, but not every "
+                      "boleto in it was found by its payer, or its figures do not add up",
     "policy": "a clear match, held back by a policy in the config",
     "rejected_before": "a person rejected this proposal before",
 }
@@ -46,6 +50,10 @@ REASONS_PT = {
     "split_payment": "duas transferências do mesmo pagador somam o valor da parcela",
     "batch": "várias parcelas somam este crédito, descontadas as tarifas",
     "batch_ambiguous": "mais de um conjunto de parcelas soma este crédito: escolha o certo",
+    "retorno": "o retorno de cobrança do banco lista os boletos que este crédito paga, cada "
+               "um achado pelo pagador, vencimento e valor",
+    "retorno_unsure": "o retorno de cobrança do banco soma este crédito, mas nem todo boleto "
+                      "dele foi achado pelo pagador, ou os valores não fecham",
     "policy": "correspondência clara, retida por uma política da configuração",
     "rejected_before": "uma pessoa já recusou esta sugestão",
 }

@@ -17,7 +17,7 @@ from recon.accounts import resolve_conta
 from recon.config import Config
 from recon.continuity import StatedBalance, balance_gaps, coverage_gaps, end_of_day_balance
 from recon.errors import InputError
-from recon.records import BankAccount, ContaFinanceira, Reject, StatementFile
+from recon.records import BankAccount, ContaFinanceira, Reject, RetornoFile, StatementFile
 from recon.sources.inbox import InboxResult
 from recon.store import Store
 
@@ -38,7 +38,40 @@ def load_statements(store: Store, run_id: str, inbox: InboxResult,
         new = sum(_load_account(store, run_id, statement, account, conta_id)
                   for account, conta_id in conta_ids.items())
         _record_file(store, run_id, statement.path, statement, "ok", lines_new=new)
+    for retorno in inbox.retornos:
+        rejects.extend(retorno.rejects)
+        try:
+            load_retorno(store, run_id, retorno, contas, config)
+        except InputError as exc:
+            rejects.append(Reject(file=exc.file, reason=exc.reason, hint=exc.hint, kind="file"))
+            _record_retorno(store, run_id, retorno, "rejected", reason=str(exc))
     store.insert_frame("rejects", load.rejects_frame(rejects, run_id))
+
+
+def load_retorno(store: Store, run_id: str, retorno: RetornoFile,
+                 contas: list[ContaFinanceira], config: Config) -> None:
+    """A cobrança retorno's titles, kept against the conta financeira its account maps to,
+    as a statement's lines are (a retorno of an unknown account is refused whole: its
+    titles would explain another account's credits)."""
+    name = Path(retorno.path).name
+    accounts = {t: BankAccount(t.bank_code, t.agencia or None, t.conta or None)
+                for t in retorno.titles}
+    conta_ids = {account: resolve_conta(name, account, contas, config.accounts)
+                 for account in set(accounts.values())}
+    new = store.insert_frame("retorno_titles", load.retorno_frame(
+        retorno.titles, [conta_ids[accounts[t]] for t in retorno.titles], run_id),
+        ignore_existing=True)
+    _record_retorno(store, run_id, retorno, "ok", lines_new=new)
+
+
+def _record_retorno(store: Store, run_id: str, retorno: RetornoFile, status: str, *,
+                    reason: str | None = None, lines_new: int = 0) -> None:
+    accounts = sorted({f"{t.bank_code}/{t.agencia or '?'}/{t.conta or '?'}"
+                       for t in retorno.titles})
+    store.execute(
+        "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+        [run_id, Path(retorno.path).name, "cnab240-retorno", ", ".join(accounts),
+         len(retorno.titles), lines_new, 0, len(retorno.rejects), status, reason])
 
 
 def contas_of(statement: StatementFile, contas: list[ContaFinanceira],

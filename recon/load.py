@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
 from matchers.normalize import line_features
-from recon.records import ContaFinanceira, Parcela, Pessoa, Reject, StatementLine
+from recon.records import (
+    ContaFinanceira,
+    Parcela,
+    Pessoa,
+    Reject,
+    RetornoTitle,
+    StatementLine,
+)
 
 
 def lines_frame(lines: Iterable[StatementLine], conta_id: str, run_id: str) -> pd.DataFrame:
@@ -51,3 +58,21 @@ def rejects_frame(rejects: Iterable[Reject], run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[
         "run_id", "file", "line", "field", "value", "reason", "hint", "kind"]).astype(
         {"line": "Int64"})
+
+
+RETORNO_COLUMNS = [
+    "conta_financeira_id", "nosso_numero", "movement", "occurred_on", "file", "source_line",
+    "bank_code", "seu_numero", "due_on", "face_cents", "payer_document", "payer_name",
+    "fee_cents", "interest_cents", "discount_cents", "rebate_cents", "iof_cents", "paid_cents",
+    "net_cents", "other_expenses_cents", "other_credits_cents", "credited_on", "first_run_id"]
+
+
+def retorno_frame(titles: Sequence[RetornoTitle], conta_ids: Sequence[str], run_id: str
+                  ) -> pd.DataFrame:
+    """Titles as `retorno_titles` rows, each with its conta financeira."""
+    rows = [(conta, t.nosso_numero, t.movement, t.occurred_on, t.file, t.source_line,
+             t.bank_code, t.seu_numero, t.due_on, t.face_cents, t.payer_document, t.payer_name,
+             t.fee_cents, t.interest_cents, t.discount_cents, t.rebate_cents, t.iof_cents,
+             t.paid_cents, t.net_cents, t.other_expenses_cents, t.other_credits_cents,
+             t.credited_on, run_id) for t, conta in zip(titles, conta_ids, strict=True)]
+    return pd.DataFrame(rows, columns=RETORNO_COLUMNS)

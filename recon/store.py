@@ -73,6 +73,20 @@ SCHEMA = (
         descricao VARCHAR, due_on DATE NOT NULL, status VARCHAR NOT NULL,
         total_cents BIGINT NOT NULL, paid_cents BIGINT NOT NULL, open_cents BIGINT NOT NULL,
         contact_id VARCHAR, contact_name VARCHAR)""",
+    # Boleto titles a bank's cobrança retorno says it liquidated or otherwise moved, kept
+    # across runs (a retorno may arrive a day after its credit's statement), once per
+    # (account, nosso número, movement, day).
+    """CREATE TABLE IF NOT EXISTS retorno_titles (
+        conta_financeira_id VARCHAR NOT NULL, nosso_numero VARCHAR NOT NULL,
+        movement VARCHAR NOT NULL, occurred_on DATE, file VARCHAR NOT NULL,
+        source_line INTEGER NOT NULL, bank_code VARCHAR NOT NULL, seu_numero VARCHAR,
+        due_on DATE, face_cents BIGINT NOT NULL, payer_document VARCHAR, payer_name VARCHAR,
+        fee_cents BIGINT NOT NULL, interest_cents BIGINT NOT NULL,
+        discount_cents BIGINT NOT NULL, rebate_cents BIGINT NOT NULL, iof_cents BIGINT NOT NULL,
+        paid_cents BIGINT NOT NULL, net_cents BIGINT NOT NULL,
+        other_expenses_cents BIGINT NOT NULL, other_credits_cents BIGINT NOT NULL,
+        credited_on DATE, first_run_id VARCHAR NOT NULL,
+        UNIQUE (conta_financeira_id, nosso_numero, movement, occurred_on))""",
     # One row per candidate pair scored: each signal's comparison level and its weight in
     # bits (log2 m/u), so every decision can be explained from what was stored.
     """CREATE TABLE IF NOT EXISTS candidate_pairs (

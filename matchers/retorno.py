@@ -1,0 +1,206 @@
+"""Boleto batch credits split by the bank's own cobrança retorno.
+
+Many banks credit a day's liquidated boletos as one amount ("líquido de cobrança"), net of
+a tariff per title. From amounts and dates alone a dense ledger's batch has thousands of
+subsets that fit (BENCHMARKS.md, batch ceiling); the retorno (CNAB 240 segments T/U) says
+which titles were paid, with each one's due date, face value, payer, interest, tariff and
+net. So: the titles credited on a day to an account add up, to the centavo, to one credit
+line of that day (net of tariffs, or gross where the bank debits tariffs apart), and each
+title is the open receivable due that day for that face value of the payer it names.
+
+A line whose every title is pinned to one parcela by the payer's CPF/CNPJ or full name,
+whose figures add up, and none of whose parcelas another decision holds, settles
+automatically: the bank itself lists what it paid. Anything less (a title found by amount
+and date only, or not at all, a parcela held elsewhere, figures that do not add up) goes to
+a person with what was found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from matchers.decide import ALLOCATION_COLUMNS, Outcome, decision_frame, is_in, rows_of_lines
+from matchers.normalize import clean_names, document_keys
+
+LIQUIDATED = ("06", "17")  # liquidação, liquidação após baixa
+# The columns `retorno_titles` gives a run (dates as day numbers), see engine.retorno_inputs.
+TITLE_COLUMNS = ["file", "source_line", "conta", "nosso_numero", "due", "face_cents",
+                 "payer_document", "payer_name", "fee_cents", "interest_cents",
+                 "discount_cents", "rebate_cents", "paid_cents", "net_cents", "occurred",
+                 "credited"]
+# How a title was tied to its parcela, strongest first; the first two name the payer.
+BY_DOCUMENT, BY_NAME, BY_AMOUNT_DATE = "document", "name", "amount_date"
+NAMED = (BY_DOCUMENT, BY_NAME)
+
+
+def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
+                      titles: pd.DataFrame) -> Outcome:
+    """The run's decisions with every credit line a retorno explains decided anew: `auto`
+    with one allocation per title when all of it is certain, `review` otherwise."""
+    if titles.empty:
+        return outcome
+    titles = titles.reset_index(drop=True).assign(title=lambda t: np.arange(len(t)))
+    paired = _credit_lines(_sums(titles), lines, outcome)
+    if paired.empty:
+        return outcome
+    titles = pd.concat([titles.merge(paired[paired["file"] != WHOLE_DAY], on=KEY),
+                        titles.merge(paired[paired["file"] == WHOLE_DAY].drop(columns="file"),
+                                     on=KEY[:2])], ignore_index=True)
+    # Titles are found among every open receivable, then those another decision holds are
+    # let go: found among the rest only, a title whose parcela is held would take its
+    # twin (the same payer's other boleto of that day and value) instead.
+    links = title_parcelas(titles, parcelas[(parcelas["dir"] == 0).to_numpy()])
+    links, overruled = _against_held(links, outcome, titles["line_key"])
+    titles = titles.merge(links, on="title", how="left")
+    decisions, allocations = _decided(titles, parcelas)
+    return outcome.replacing(pd.concat([decisions, overruled], ignore_index=True), allocations)
+
+
+def _against_held(links: pd.DataFrame, outcome: Outcome, links_lines: pd.Series
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The links no other decision stands against, and the decisions they overrule. An
+    automatic decision holding the parcela wins: the title is let go. A proposal for
+    review loses to a title the retorno names by its payer (the bank says the boleto paid
+    it; the proposal was unsure by definition): that line is left unmatched, saying why.
+    `links_lines`: the lines the retorno pairs, decided anew anyway."""
+    allocated = outcome.allocations[["line_key", "parcela_id"]].merge(
+        outcome.decisions[["line_key", "decision"]], on="line_key")
+    by_auto = is_in(links["parcela_id"], allocated.loc[allocated["decision"] == "auto",
+                                                       "parcela_id"])
+    proposed = allocated[allocated["decision"] == "review"]
+    wins = links["by"].isin(NAMED).to_numpy() & ~by_auto
+    keep = ~by_auto & (wins | ~is_in(links["parcela_id"], proposed["parcela_id"]))
+    taken = links.loc[wins & keep, "parcela_id"]
+    losers = proposed[is_in(proposed["parcela_id"], taken)
+                      & ~is_in(proposed["line_key"], links_lines)].drop_duplicates("line_key")
+    kept = links[keep]
+    overruled = decision_frame(
+        losers["line_key"].to_numpy(object), "unmatched", "candidates_taken",
+        detail=[f"parcela {p} is a boleto the bank's cobrança retorno says it liquidated"
+                for p in losers["parcela_id"]])
+    return kept, overruled
+
+
+KEY = ["conta", "credited", "file"]
+WHOLE_DAY = ""  # `file` of a group of every file of an account's day
+
+
+def _sums(titles: pd.DataFrame) -> pd.DataFrame:
+    """Per account, credit day and file, and per account and day (file WHOLE_DAY): the
+    titles' net and gross sums. A bank credits each retorno's titles (one per day and
+    convênio) as one amount, or a day's as one."""
+    files = titles.groupby(KEY, as_index=False, sort=True).agg(
+        net=("net_cents", "sum"), paid=("paid_cents", "sum"))
+    days = titles.groupby(KEY[:2], as_index=False, sort=True).agg(
+        net=("net_cents", "sum"), paid=("paid_cents", "sum"), files=("file", "nunique"))
+    return pd.concat([files, days[days["files"] > 1].drop(columns="files").assign(
+        file=WHOLE_DAY)], ignore_index=True)
+
+
+def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> pd.DataFrame:
+    """(conta, credited, file, line_key, gross) for each retorno group one undecided credit
+    line of its account and day equals, net of tariffs or gross (tariffs debited apart). A
+    group two lines could be, or a line two groups could be, is left to the other passes;
+    so is a day whose files are credited one by one, as a whole."""
+    decided = outcome.decisions["decision"].to_numpy()[rows_of_lines(outcome.decisions, lines)]
+    open_lines = lines[(lines["dir"] == 0).to_numpy() & (decided != "auto")]
+    credit = pd.DataFrame({"line_key": open_lines["line_key"].to_numpy(object),
+                           "conta": open_lines["conta"].to_numpy(object),
+                           "credited": open_lines["day"].to_numpy(np.int64),
+                           "amt": open_lines["amt"].to_numpy(np.int64)})
+    fits = pd.concat([
+        sums.merge(credit, left_on=["conta", "credited", "net"],
+                   right_on=["conta", "credited", "amt"]).assign(gross=False),
+        sums.merge(credit, left_on=["conta", "credited", "paid"],
+                   right_on=["conta", "credited", "amt"]).assign(gross=True)])
+    fits = fits.drop_duplicates([*KEY, "line_key"])  # net == paid: no tariff
+    one = (fits.groupby(KEY)["line_key"].transform("size") == 1) & (
+        fits.groupby("line_key")["file"].transform("size") == 1)
+    fits = fits[one.to_numpy()]
+    by_file = fits["file"] != WHOLE_DAY
+    day_of_a_file = fits[KEY[:2]].apply(tuple, axis=1).isin(
+        set(fits.loc[by_file, KEY[:2]].apply(tuple, axis=1)))
+    return fits.loc[by_file | ~day_of_a_file, [*KEY, "line_key", "gross"]]
+
+
+def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame:
+    """(title, pid, parcela_id, by): each title's open receivable, due on its due date for
+    its face value, found by the payer's CPF/CNPJ, else by the payer's full name, else as
+    the only such parcela of anyone (never one whose contact has another document). Titles
+    with none, or with two equally found, are left out."""
+    wanted = titles[["title", "due", "face_cents", "payer_document", "payer_name"]].assign(
+        doc=lambda t: document_keys(t["payer_document"].tolist()),
+        name=lambda t: np.asarray(clean_names(t["payer_name"].tolist()).to_pylist(), object))
+    pool = pd.DataFrame({"pid": parcelas["pid"].to_numpy(), "parcela_id": parcelas[
+        "parcela_id"].to_numpy(object), "due": parcelas["due"].to_numpy(np.int64),
+        "face_cents": parcelas["open"].to_numpy(np.int64),
+        "pdoc": parcelas["document"].to_numpy(object), "pname": parcelas["name"].to_numpy(
+            object)})
+    block = wanted.merge(pool, on=["due", "face_cents"])
+    other_document = block["doc"].notna() & block["pdoc"].notna() & (block["doc"] != block["pdoc"])
+    block = block[~other_document.to_numpy()]
+    by = np.select([block["doc"].notna() & (block["doc"] == block["pdoc"]),
+                    (block["name"] != "") & (block["name"] == block["pname"])],
+                   [BY_DOCUMENT, BY_NAME], BY_AMOUNT_DATE)
+    block = block.assign(by=by, rank=pd.Categorical(by, [*NAMED, BY_AMOUNT_DATE]).codes)
+    best = block[block["rank"] == block.groupby("title")["rank"].transform("min")]
+    unique = best.groupby("title")["pid"].transform("size") == 1
+    found = best[unique.to_numpy()]
+    # A parcela two titles point at is neither's: the retorno or the ledger holds a repeat.
+    found = found[found.groupby("pid")["title"].transform("size").to_numpy() == 1]
+    return found[["title", "pid", "parcela_id", "by"]]
+
+
+def _decided(titles: pd.DataFrame, parcelas: pd.DataFrame
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One decision per paired line and one allocation per title tied to a parcela."""
+    adds_up = titles["paid_cents"] == (titles["face_cents"] + titles["interest_cents"]
+                                       - titles["discount_cents"] - titles["rebate_cents"])
+    titles = titles.assign(
+        adds_up=adds_up.to_numpy() & (titles["net_cents"] <= titles["paid_cents"]).to_numpy(),
+        named=titles["by"].isin(NAMED).to_numpy())
+    per_line = titles.groupby("line_key", sort=True).agg(
+        titles=("title", "size"), named=("named", "sum"), found=("pid", "count"),
+        adds_up=("adds_up", "all"), first=("parcela_id", "first"), file=("file", "first"),
+        paid=("paid_cents", "sum"), net=("net_cents", "sum"), gross=("gross", "first"))
+    certain = ((per_line["named"] == per_line["titles"]) & per_line["adds_up"]).to_numpy()
+    keys = per_line.index.to_numpy(object)
+    decisions = decision_frame(
+        keys, np.where(certain, "auto", "review"),
+        np.where(certain, "retorno", "retorno_unsure"),
+        parcela_id=per_line["first"].to_numpy(object), kind="retorno_batch",
+        score=np.where(certain, 1.0, np.nan), detail=[
+            _detail(row) for row in per_line.itertuples()])
+    # Only a title whose parts add up has a baixa to propose: its parts are what is written.
+    return decisions, _allocations(titles[titles["pid"].notna() & titles["adds_up"]])
+
+
+def _detail(row) -> str:  # type: ignore[no-untyped-def]
+    credited = "gross, tariffs debited apart" if row.gross else "net of tariffs"
+    return (f"cobrança retorno {row.file}: {row.titles} titles paid R$ {_reais(row.paid)}, "
+            f"credited R$ {_reais(row.paid if row.gross else row.net)} ({credited}); "
+            f"{row.found} matched to open parcelas, {row.named} of them by the payer's "
+            f"CPF/CNPJ or name" + ("" if row.adds_up else "; figures do not add up"))
+
+
+def _reais(cents: int) -> str:
+    return f"{int(cents) // 100:,}".replace(",", ".") + f",{int(cents) % 100:02d}"
+
+
+def _allocations(titles: pd.DataFrame) -> pd.DataFrame:
+    """The baixa of each title: its face value as principal, the bank's interest and
+    discount, and its tariff as `taxa` where the credit was net of it; the parts add up
+    to what the line brought for it."""
+    tariff = np.where(titles["gross"].to_numpy(bool), 0,
+                      titles["paid_cents"].to_numpy() - titles["net_cents"].to_numpy())
+    return pd.DataFrame({
+        "line_key": titles["line_key"].to_numpy(object),
+        "parcela_id": titles["parcela_id"].to_numpy(object), "kind": "retorno",
+        "amount_cents": titles["paid_cents"].to_numpy() - tariff,
+        "gross_cents": titles["face_cents"].to_numpy(),
+        "multa_cents": 0, "juros_cents": titles["interest_cents"].to_numpy(),
+        "desconto_cents": (titles["discount_cents"] + titles["rebate_cents"]).to_numpy(),
+        "taxa_cents": tariff,
+        "days_late": np.maximum(titles["occurred"].to_numpy() - titles["due"].to_numpy(), 0),
+    })[ALLOCATION_COLUMNS]
