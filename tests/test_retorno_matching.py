@@ -203,7 +203,7 @@ def test_a_title_whose_parcela_is_held_does_not_take_the_payers_twin_boleto(tmp_
     # settles one (either could be it). The retorno's title cannot tell which one the bank
     # liquidated beyond the one the PIX took: it takes neither, a person decides.
     titles = [title(3), title(7)]
-    cid, name, doc = SUBSCRIBERS[3]
+    cid, name, _ = SUBSCRIBERS[3]
     twin = {"run_id": RUN, "parcela_id": "P03b", "kind": "receber", "descricao": "Plano",
             "due_on": DUE, "status": "open", "total_cents": PLAN, "paid_cents": 0,
             "open_cents": PLAN, "contact_id": cid, "contact_name": name}
