@@ -8,7 +8,7 @@ lines with their import-time features, parcelas, contacts), `run` copies it, run
 and candidate pairs as Parquet; `compare` says whether two such snapshots are identical,
 row by row (how a speed change proves it changed no decision).
 
-    .venv/bin/python benchmarks/engine_snapshot.py prepare 100000 [--dense] [--seed 1]
+    .venv/bin/python benchmarks/engine_snapshot.py prepare 100000 [--dense] [--seed 1] [--no-retorno]
     .venv/bin/python benchmarks/engine_snapshot.py run 100000 [--dense] --out /tmp/snap-a
     .venv/bin/python benchmarks/engine_snapshot.py run-store STORE.duckdb --out /tmp/snap-c
     .venv/bin/python benchmarks/engine_snapshot.py compare /tmp/snap-a /tmp/snap-b
@@ -44,17 +44,18 @@ TABLES = {
 }
 
 
-def store_path(n: int, dense: bool, seed: int) -> Path:
-    return CACHE / f"{n}-{'dense' if dense else 'sparse'}-{seed}.duckdb"
+def store_path(n: int, dense: bool, seed: int, retorno: bool = True) -> Path:
+    return CACHE / f"{n}-{'dense' if dense else 'sparse'}-{seed}{'-retorno' if retorno else ''}.duckdb"
 
 
-def prepare(n: int, dense: bool, seed: int, path: Path | None = None) -> Path:
+def prepare(n: int, dense: bool, seed: int, path: Path | None = None, retorno: bool = True
+            ) -> Path:
     """A store holding the workload as the pipeline leaves it before matching (by default
     in a cache shared by later calls with the same parameters)."""
     from benchmarks.matching_quality import import_features, load_workload
     from recon.store import Store
 
-    path = path or store_path(n, dense, seed)
+    path = path or store_path(n, dense, seed, retorno)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,14 +64,14 @@ def prepare(n: int, dense: bool, seed: int, path: Path | None = None) -> Path:
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     with Store(partial) as store:
-        load_workload(store, replace(workload, lines=lines), RUN_ID)
+        load_workload(store, replace(workload, lines=lines), RUN_ID, retorno=retorno)
     partial.rename(path)
     return path
 
 
-def run(n: int, dense: bool, seed: int, out: Path | None) -> dict:
+def run(n: int, dense: bool, seed: int, out: Path | None, retorno: bool = True) -> dict:
     """match_run on a copy of the prepared store (the prepared one stays as generated)."""
-    source = prepare(n, dense, seed)
+    source = prepare(n, dense, seed, retorno=retorno)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.duckdb"
         shutil.copyfile(source, path)
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("n", type=int)
         p.add_argument("--dense", action="store_true")
         p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--no-retorno", dest="retorno", action="store_false",
+                       help="no cobrança retornos for the boleto batches (amounts only)")
         if name == "run":
             p.add_argument("--out", type=Path)
     p = sub.add_parser("run-store")
@@ -156,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("b", type=Path)
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        print(prepare(args.n, args.dense, args.seed))
+        print(prepare(args.n, args.dense, args.seed, retorno=args.retorno))
     elif args.command == "run":
-        print(json.dumps(run(args.n, args.dense, args.seed, args.out), indent=1))
+        print(json.dumps(run(args.n, args.dense, args.seed, args.out, args.retorno), indent=1))
     elif args.command == "run-store":
         print(json.dumps(run_store(args.path, args.out), indent=1))
     else:

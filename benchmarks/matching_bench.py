@@ -70,7 +70,7 @@ class Row:
     stages: dict[str, float]
 
 
-def measure(n: int, *, dense: bool, seed: int, splink: bool) -> Row:
+def measure(n: int, *, dense: bool, seed: int, splink: bool, retorno: bool = True) -> Row:
     workload = generate(n, n, seed=seed, accounts=4, dense=dense)
     began = time.perf_counter()
     workload = replace(workload, lines=import_features(workload.lines))
@@ -78,7 +78,7 @@ def measure(n: int, *, dense: bool, seed: int, splink: bool) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         path, snapshot = Path(tmp) / "bench.duckdb", Path(tmp) / "snapshot"
         with Store(path) as store:
-            load_workload(store, workload, RUN_ID)
+            load_workload(store, workload, RUN_ID, retorno=retorno)
         # The matcher runs in a process of its own, as a nightly run does: this one holds
         # the generated workload (GBs at 1M), which is no part of the matcher's memory.
         engine = run_isolated(path, snapshot)
@@ -156,12 +156,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="largest size Splink runs at (1M did not finish in 10 min here)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--no-retorno", dest="retorno", action="store_false",
+                        help="no cobrança retornos for the boleto batches (amounts only)")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}", flush=True)
     rows = []
     for n, dense in [(n, False) for n in args.sizes] + [(n, True) for n in args.dense]:
         gc.collect()
-        row = measure(n, dense=dense, seed=args.seed, splink=n <= args.splink_up_to)
+        row = measure(n, dense=dense, seed=args.seed, splink=n <= args.splink_up_to,
+                      retorno=args.retorno)
         rows.append(row)
         print(text(row), flush=True)
         del row

@@ -553,6 +553,42 @@ def _contacts_out(ctx, run_id: str) -> pd.DataFrame:
                          "documento": ctx.contacts["documento"].to_numpy(object)[known]})
 
 
+def retorno_titles(workload: Workload) -> pd.DataFrame:
+    """The cobrança retornos of the workload's boleto batches, as `retorno_titles` rows: each
+    batch's titles liquidated the day before the credit, with the payer's CPF/CNPJ and
+    name (registered boletos carry both), face value, tariff and net. One file per batch
+    (an account may have several convênios, each credited apart)."""
+    truth = workload.truth[workload.truth["kind"] == "boleto_batch"]
+    titles = truth.merge(workload.parcelas[["parcela_id", "due_on", "contact_id"]],
+                         on="parcela_id").merge(
+        workload.lines[["line_key", "posted_on", "conta_financeira_id", "bank_code"]],
+        on="line_key").merge(
+        workload.contacts[["id", "nome", "documento"]].rename(columns={"id": "contact_id"}),
+        on="contact_id", how="left")
+    titles = titles.sort_values(["conta_financeira_id", "posted_on", "line_key", "parcela_id"],
+                                ignore_index=True)
+    credited = pd.to_datetime(titles["posted_on"])
+    # One file per batch (a convênio's day), numbered within its account's day.
+    batch = titles.groupby(["conta_financeira_id", "posted_on"])["line_key"].rank(
+        method="dense").astype(int)
+    in_file = titles.groupby("line_key").cumcount()
+    return pd.DataFrame({
+        "conta_financeira_id": titles["conta_financeira_id"],
+        "nosso_numero": pd.Series(np.arange(len(titles)) + 10_000_000).astype(str),
+        "movement": "06", "occurred_on": (credited - pd.Timedelta(days=1)).dt.date,
+        "file": ("COB_" + titles["conta_financeira_id"].astype(str) + "_"
+                 + credited.dt.strftime("%Y%m%d") + "_" + batch.astype(str) + ".RET"),
+        "source_line": 3 + 2 * in_file.to_numpy(), "bank_code": titles["bank_code"],
+        "seu_numero": titles["parcela_id"].str.slice(1), "due_on": titles["due_on"],
+        "face_cents": titles["principal_cents"],
+        "payer_document": titles["documento"].fillna("").str.replace(r"\D", "", regex=True),
+        "payer_name": titles["nome"].fillna("").str.upper().str.slice(0, 40),
+        "fee_cents": titles["fee_cents"], "interest_cents": 0, "discount_cents": 0,
+        "rebate_cents": 0, "iof_cents": 0, "paid_cents": titles["principal_cents"],
+        "net_cents": titles["amount_cents"], "other_expenses_cents": 0,
+        "other_credits_cents": 0, "credited_on": credited.dt.date, "first_run_id": RUN_ID})
+
+
 def kind_counts(truth: pd.DataFrame) -> pd.DataFrame:
     """Lines and parcelas per kind (a batch counts once as a line, k times as parcelas)."""
     lines = truth.dropna(subset=["line_key"]).drop_duplicates("line_key")["kind"].value_counts()

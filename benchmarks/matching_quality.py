@@ -33,10 +33,12 @@ from benchmarks.matching_data import (
     generate,
     peak_rss_mb,
     reset_peak_rss,
+    retorno_titles,
 )
 from matchers.engine import MatchStats, match_run
 from matchers.normalize import line_features
 from recon.config import load_config
+from recon.load import RETORNO_COLUMNS
 from recon.memory import tune_process_memory
 from recon.pipeline import match_settings
 from recon.store import Store
@@ -140,13 +142,17 @@ def import_features(lines: pd.DataFrame) -> pd.DataFrame:
     return lines.assign(counterpart=found.str[0], memo_keys=found.str[1])
 
 
-def load_workload(store: Store, workload: Workload, run_id: str) -> None:
-    """The run's inputs as the pipeline leaves them just before matching."""
+def load_workload(store: Store, workload: Workload, run_id: str, *, retorno: bool = True
+                  ) -> None:
+    """The run's inputs as the pipeline leaves them just before matching; with `retorno`,
+    the cobrança retornos of the boleto batches too (as if the company's bank sent them)."""
     store.insert_frame("statement_lines", workload.lines.assign(first_run_id=run_id))
     store.insert_frame("parcelas", workload.parcelas.assign(run_id=run_id))
     store.insert_frame("pessoas", workload.contacts.assign(run_id=run_id))
     store.insert_frame("run_lines", pd.DataFrame({"run_id": run_id,
                                                   "line_key": workload.lines["line_key"]}))
+    if retorno:
+        store.insert_frame("retorno_titles", retorno_titles(workload)[RETORNO_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--dense", action="store_true", help="one 365-day ledger at every size")
     parser.add_argument("--examples", type=int, default=5, help="wrong settlements to show")
+    parser.add_argument("--no-retorno", dest="retorno", action="store_false",
+                        help="no cobrança retornos for the boleto batches (amounts only)")
     args = parser.parse_args(argv)
     args.lines = args.lines or args.parcelas
     return args
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     timings["normalise"] = time.perf_counter() - began
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         began = time.perf_counter()
-        load_workload(store, workload, RUN_ID)
+        load_workload(store, workload, RUN_ID, retorno=args.retorno)
         timings["load"] = time.perf_counter() - began
         timings["peak_before_mb"] = peak_rss_mb()  # run_engine resets the high-water mark
         engine = run_engine(store, RUN_ID)

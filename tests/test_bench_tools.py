@@ -95,3 +95,25 @@ def test_memory_bench_gaps_time_one_child_per_gap(capsys) -> None:
     for row in rows:  # each child wrote the arrays twice and timed both
         first, again = (float(t) for t in row.split(" | ")[2].rstrip(" |").split(", "))
         assert first > 0 and again > 0
+
+
+def test_the_workloads_retornos_list_each_batch_s_titles_adding_up_to_its_credit() -> None:
+    from benchmarks.matching_data import generate, retorno_titles
+    from matchers.normalize import document_key
+
+    workload = generate(3_000, 3_000, seed=2, accounts=2, dense=True)
+    titles = retorno_titles(workload)
+    batches = workload.truth[workload.truth["kind"] == "boleto_batch"]
+    assert len(titles) == len(batches) > 0
+    lines = workload.lines.set_index("line_key")
+    for file, rows in titles.groupby("file"):
+        [line_key] = batches.loc[batches["parcela_id"].isin(
+            "P" + rows["seu_numero"]), "line_key"].unique()  # one batch a file
+        line = lines.loc[line_key]
+        assert rows["net_cents"].sum() == line["amount_cents"]
+        assert set(rows["credited_on"]) == {pd.Timestamp(line["posted_on"]).date()}
+        assert set(rows["conta_financeira_id"]) == {line["conta_financeira_id"]}
+    parcelas = workload.parcelas.set_index("parcela_id").loc["P" + titles["seu_numero"]]
+    assert (titles["face_cents"].to_numpy() == parcelas["open_cents"].to_numpy()).all()
+    assert (titles["paid_cents"] - titles["fee_cents"] == titles["net_cents"]).all()
+    assert all(document_key(d) for d in titles["payer_document"])  # valid CPFs, digits only
