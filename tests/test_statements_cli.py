@@ -36,3 +36,25 @@ def test_json_carries_format_accounts_period_and_lines(capsys):
     assert doc["period"] == ["2026-11-02", "2026-11-06"]
     late = next(line for line in doc["lines"] if line["amount"] == "780.00")
     assert late["date"] == "2026-11-05"  # 22:30 BRT stays on its own day
+
+
+def test_a_retorno_shows_each_title_the_bank_moved_and_its_unreadable_lines(tmp_path, capsys):
+    from datetime import date
+
+    from support import retorno_bytes
+
+    path = tmp_path / "COB.RET"
+    path.write_bytes(retorno_bytes([
+        {"nosso_numero": "777001", "payer_name": "RENATA PRADO", "due_on": date(2026, 11, 3),
+         "face_cents": 25_000, "fee_cents": 290, "paid_cents": 25_000, "net_cents": 24_710,
+         "occurred_on": date(2026, 11, 4), "credited_on": date(2026, 11, 5)},
+        {"nosso_numero": "777002", "due_on": "31022026", "face_cents": 100}]))
+    assert main(["statements", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "COB.RET: cnab240 cobrança retorno, bank 001, 1 title (1 liquidated, R$ 247,10 net)" in out
+    assert "05/11/2026" in out and "R$ 250,00" in out and "nosso número 777001" in out
+    assert "RENATA PRADO" in out and "tariff R$ 2,90" in out
+    assert "REJECTED" in out and "31022026" in out
+    assert main(["statements", "--format", "csv", str(path)]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [r["status"] for r in rows] == ["title", "rejected"]
