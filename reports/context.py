@@ -57,14 +57,22 @@ def build_context(store: Store, run_id: str, language: str = "pt",
 
 
 def _settled(store: Store, run_id: str, language: str, shown: int) -> list[Row]:
+    # One row per baixa: a batch credit settles several parcelas, each with its own amount
+    # (signed as the line is) and state.
     rows = store.query(
-        """SELECT d.*, l.posted_on, l.amount_cents, l.memo, l.file, s.baixa_id, s.state,
-                  p.descricao, p.contact_name
+        """SELECT d.* EXCLUDE (parcela_id), coalesce(a.parcela_id, d.parcela_id) AS parcela_id,
+                  l.posted_on, CASE WHEN a.amount_cents IS NULL THEN l.amount_cents
+                                    ELSE sign(l.amount_cents) * a.amount_cents END
+                      AS amount_cents,
+                  l.memo, l.file, s.baixa_id, s.state, p.descricao, p.contact_name
            FROM decisions d JOIN statement_lines l USING (line_key)
-           LEFT JOIN settlements s ON s.line_key = d.line_key AND s.parcela_id = d.parcela_id
-           LEFT JOIN parcelas p ON p.parcela_id = d.parcela_id AND p.run_id = d.run_id
+           LEFT JOIN allocations a ON a.run_id = d.run_id AND a.line_key = d.line_key
+           LEFT JOIN settlements s ON s.line_key = d.line_key
+                                  AND s.parcela_id = coalesce(a.parcela_id, d.parcela_id)
+           LEFT JOIN parcelas p ON p.parcela_id = coalesce(a.parcela_id, d.parcela_id)
+                               AND p.run_id = d.run_id
            WHERE d.run_id = ? AND d.decision = 'auto'
-           ORDER BY l.posted_on, l.line_key""", [run_id])
+           ORDER BY l.posted_on, l.line_key, p.parcela_id""", [run_id])
     # Only the rows the page shows are explained: no export carries settled lines.
     explain_rows(store, rows[:shown], language)
     return rows
