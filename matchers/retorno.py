@@ -118,9 +118,9 @@ def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> 
     one = (fits.groupby(KEY)["line_key"].transform("size") == 1) & (
         fits.groupby("line_key")["file"].transform("size") == 1)
     fits = fits[one.to_numpy()]
-    by_file = fits["file"] != WHOLE_DAY
-    day_of_a_file = fits[KEY[:2]].apply(tuple, axis=1).isin(
-        set(fits.loc[by_file, KEY[:2]].apply(tuple, axis=1)))
+    by_file = (fits["file"] != WHOLE_DAY).to_numpy()
+    days = pd.MultiIndex.from_frame(fits[KEY[:2]])
+    day_of_a_file = days.isin(days[by_file])
     return fits.loc[by_file | ~day_of_a_file, [*KEY, "line_key", "gross"]]
 
 
