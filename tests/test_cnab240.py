@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from support import cnab_record
 
 from recon.errors import InputError
 from recon.records import Balance, BankAccount, StatementFile
@@ -76,13 +77,7 @@ def test_corpus_cobranca_retorno_is_refused(name: str) -> None:
 
 
 # --- files built field by field ---
-def record(*fields: tuple[int, str]) -> str:
-    """A 240-character record with each text placed at its 1-based start position."""
-    chars = [" "] * 240
-    for start, text in fields:
-        assert start - 1 + len(text) <= 240, (start, text)
-        chars[start - 1:start - 1 + len(text)] = text
-    return "".join(chars)
+record = cnab_record  # a 240-character record, each text at its 1-based start position
 
 
 def money(cents: int) -> str:
