@@ -223,7 +223,9 @@ def print_summary(result: RunResult) -> None:
     mode = " (dry run: nothing written)" if result.dry_run else ""
     print(f"run {result.run_id}: {result.window.start} to {result.window.end}{mode}")
     print(f"  statement lines      {c.get('lines', 0)}")
-    print(f"  settled              {c.get('settled', 0)} (auto {c.get('auto', 0)})")
+    # Parcelas and lines: a batch credit is one line settling several parcelas.
+    print(f"  settled              {c.get('settled', 0)} parcelas "
+          f"({c.get('auto', 0)} lines matched automatically)")
     print(f"  to review            {c.get('review', 0)}")
     print(f"  unmatched lines      {c.get('unmatched', 0)}")
     print(f"  files rejected       {c.get('files_rejected', 0)}, lines rejected {c.get('lines_rejected', 0)}")

@@ -53,6 +53,10 @@ EXPECTED_AUTO = {  # parcela descricao -> amount, the demo's unambiguous matches
     "Fornecimento de pães - outubro": "1000.00",
     # SISPAG names nobody, but it is the only R$ 800,00 payable, due that very day
     "Aluguel novembro": "800.00",
+    # One Itaú cobrança credit of R$ 427,74 split by Itaú's retorno: each boleto at its face
+    # value, the R$ 2,90 tariff as taxa, the late one's R$ 3,54 as juros
+    "Boleto 7781 - consultoria de vitrine": "250.00",
+    "Boleto 7782 - consultoria de vitrine": "180.00",
 }
 
 
@@ -81,7 +85,8 @@ def make_demo_clean(folder: Path) -> None:
     """The demo inbox down to one clear match on 05/11 (Clínica Sorriso's PIX in the Nubank
     file): a night with nothing for a person to look at."""
     inbox = folder / "inbox"
-    for name in ("extrato-santander-corrompido.ofx", "itau-2026-11.ofx"):
+    for name in ("extrato-santander-corrompido.ofx", "itau-2026-11.ofx",
+                 "IEDCBR_20261105_itau.ret"):
         (inbox / name).unlink()
     text = (inbox / "nubank-2026-11.ofx").read_text(encoding="utf-8")
     start = text.index("<STMTTRN>\n<TRNTYPE>DEBIT")  # the debit no parcela explains

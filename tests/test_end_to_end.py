@@ -247,9 +247,9 @@ def test_an_overlapping_download_adds_no_line_twice(demo):
         lines = store.query("SELECT count(*) AS n FROM statement_lines")[0]["n"]
         itau = store.query("SELECT lines_read, lines_new FROM statement_files "
                            "WHERE file LIKE 'itau-%' ORDER BY file")
-    assert lines == 13  # 9 Itaú + 2 Nubank + 2 Bradesco, as without the copy
+    assert lines == 14  # 10 Itaú + 2 Nubank + 2 Bradesco, as without the copy
     # whichever copy is read first brings the lines; the other adds none
-    assert sorted((r["lines_read"], r["lines_new"]) for r in itau) == [(9, 0), (9, 9)]
+    assert sorted((r["lines_read"], r["lines_new"]) for r in itau) == [(10, 0), (10, 10)]
     assert len([e for e in writes(server) if e.method == "POST"]) == len(EXPECTED_AUTO)
 
 
@@ -310,14 +310,14 @@ def test_a_statement_whose_balances_do_not_add_up_is_reported_as_a_gap(demo):
     one_line = ("<STMTTRN>\r\n<TRNTYPE>CREDIT\r\n<DTPOSTED>20261101100000[-03:EST]\r\n"
                 "<TRNAMT>10.00\r\n<FITID>20261101001\r\n<MEMO>PIX TRANSF  TESTE\r\n</STMTTRN>\r\n")
     earlier = (earlier[:start] + one_line + earlier[end:]).replace(
-        "<BALAMT>7418.05\r\n<DTASOF>20261106", "<BALAMT>5000.00\r\n<DTASOF>20261101").replace(
+        "<BALAMT>7845.79\r\n<DTASOF>20261106", "<BALAMT>5000.00\r\n<DTASOF>20261101").replace(
         "<DTSTART>20261102", "<DTSTART>20261101").replace("<DTEND>20261106", "<DTEND>20261101")
     (folder / "inbox" / "itau-2026-10-31.ofx").write_bytes(earlier.encode("cp1252"))
     assert recon_run(folder) == 3
     [exceptions] = (folder / "reports").glob("*/exceptions.csv")
     gaps = [r for r in csv.DictReader(exceptions.read_text(encoding="utf-8").splitlines())
             if r["kind"] == "statement_gap"]
-    # 5.000,00 on 01/11 plus the Itaú lines of 02-06/11 (4.299,93) is not the 7.418,05 stated
+    # 5.000,00 on 01/11 plus the Itaú lines of 02-06/11 (4.727,67) is not the 7.845,79 stated
     assert [(g["date"], g["amount"]) for g in gaps] == [("2026-11-02", "-1881.88")]
     assert "Itaú PJ" in gaps[0]["reason"] and "doubled" in gaps[0]["reason"]
 

@@ -76,7 +76,7 @@ def test_match_quality_notebook_runs_on_the_demo_store(demo, monkeypatch, capsys
         nb, "setup")
     counts = cell_text(nb, "decision-counts")
     assert "auto" in counts and "review" in counts and "below_auto" in counts
-    assert "lines by decision: auto 8, review 2, unmatched 3" in counts
+    assert "lines by decision: auto 9, review 2, unmatched 3" in counts
     assert "R$ " in counts  # amounts in reais, from centavos
 
     for tag in ("probability", "margins", "signals"):

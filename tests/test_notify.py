@@ -351,7 +351,7 @@ def test_notify_posts_the_headline_and_the_report_path(demo, monkeypatch, capsys
     assert path == f"/services/{WEBHOOK_TOKEN}"
     reviews = review_count(folder, run["run_id"])
     assert f"Para revisar {reviews}" in payload["text"]
-    assert "Lançamentos lidos 13" in payload["text"]
+    assert "Lançamentos lidos 14" in payload["text"]
     assert run["report_path"] in payload["text"]
     fields = {f["text"].split("\n")[0].strip("*"): f["text"].split("\n")[1]
               for f in payload["blocks"][1]["fields"]}

@@ -287,7 +287,7 @@ def test_undo_restores_the_stand_ins_state_and_the_next_run_does_not_redo_it(dem
     recon_run(folder)
     assert sum(recon_baixas(server).values()) == 0
     assert recon(folder, "undo", run["run_id"]) == 2  # nothing left to undo, and it says so
-    assert "8 undone" in capsys.readouterr().err
+    assert "10 undone" in capsys.readouterr().err
 
 
 def test_undo_refuses_a_parcela_changed_since_and_undoes_the_rest(demo, capsys):

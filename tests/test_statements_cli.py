@@ -23,7 +23,7 @@ def test_text_shows_each_file_its_lines_and_why_others_were_left_out(capsys):
 def test_csv_has_one_row_per_line_kept_or_not(capsys):
     assert main(["statements", "--format", "csv", str(INBOX / "itau-2026-11.ofx")]) == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
-    assert [r["status"] for r in rows].count("kept") == 9
+    assert [r["status"] for r in rows].count("kept") == 10
     assert [r["status"] for r in rows].count("dropped") == 1
     first = rows[0]
     assert (first["date"], first["amount"], first["line"]) == ("2026-11-03", "1500.00", "40")
