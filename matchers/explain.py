@@ -31,7 +31,8 @@ REASONS = {
     "retorno": "the bank's cobrança retorno lists the boletos this credit pays, each one "
                "found by its payer, due date and face value",
     "retorno_unsure": "the bank's cobrança retorno adds up to this credit, but not every "
-                      "boleto in it was found by its payer, or its figures do not add up",
+                      "boleto in it was found by its payer, its figures do not add up, or the "
+                      "statement does not call the credit a cobrança",
     "policy": "a clear match, held back by a policy in the config",
     "rejected_before": "a person rejected this proposal before",
 }
@@ -53,7 +54,8 @@ REASONS_PT = {
     "retorno": "o retorno de cobrança do banco lista os boletos que este crédito paga, cada "
                "um achado pelo pagador, vencimento e valor",
     "retorno_unsure": "o retorno de cobrança do banco soma este crédito, mas nem todo boleto "
-                      "dele foi achado pelo pagador, ou os valores não fecham",
+                      "dele foi achado pelo pagador, os valores não fecham, ou o extrato não "
+                      "chama o crédito de cobrança",
     "policy": "correspondência clara, retida por uma política da configuração",
     "rejected_before": "uma pessoa já recusou esta sugestão",
 }

@@ -8,9 +8,9 @@ net. So: the titles credited on a day to an account add up, to the centavo, to o
 line of that day (net of tariffs, or gross where the bank debits tariffs apart), and each
 title is the open receivable due that day for that face value of the payer it names.
 
-A line whose every title is pinned to one parcela by the payer's CPF/CNPJ or full name,
-whose figures add up, and none of whose parcelas another decision holds, settles
-automatically: the bank itself lists what it paid. Anything less (a title found by amount
+A line the statement calls a cobrança credit, whose every title is pinned to one parcela
+by the payer's CPF/CNPJ or full name, whose figures add up, and none of whose parcelas an
+automatic decision holds, settles automatically: the bank itself lists what it paid. Anything less (a title found by amount
 and date only, or not at all, a parcela held elsewhere, figures that do not add up) goes to
 a person with what was found.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from matchers.batch_text import BOLETO, batch_kind
 from matchers.decide import ALLOCATION_COLUMNS, Outcome, decision_frame, is_in, rows_of_lines
 from matchers.normalize import clean_names, document_keys
 
@@ -108,7 +109,8 @@ def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> 
     credit = pd.DataFrame({"line_key": open_lines["line_key"].to_numpy(object),
                            "conta": open_lines["conta"].to_numpy(object),
                            "credited": open_lines["day"].to_numpy(np.int64),
-                           "amt": open_lines["amt"].to_numpy(np.int64)})
+                           "amt": open_lines["amt"].to_numpy(np.int64),
+                           "says_cobranca": says_cobranca(open_lines["memo"])})
     fits = pd.concat([
         sums.merge(credit, left_on=["conta", "credited", "net"],
                    right_on=["conta", "credited", "amt"]).assign(gross=False),
@@ -121,7 +123,15 @@ def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> 
     by_file = (fits["file"] != WHOLE_DAY).to_numpy()
     days = pd.MultiIndex.from_frame(fits[KEY[:2]])
     day_of_a_file = days.isin(days[by_file])
-    return fits.loc[by_file | ~day_of_a_file, [*KEY, "line_key", "gross"]]
+    return fits.loc[by_file | ~day_of_a_file, [*KEY, "line_key", "gross", "says_cobranca"]]
+
+
+def says_cobranca(memos: pd.Series) -> np.ndarray:
+    """Whether each memo names a boleto cobrança credit ('CRED COBRANCA SIMPLES', 'COB
+    COMPE', ...). A credit the statement calls something else that happens to equal a
+    retorno to the centavo is a coincidence worth a person's look, not a baixa."""
+    kinds = {memo: batch_kind(memo) for memo in pd.unique(memos.to_numpy(object))}
+    return np.array([(kinds[memo] or (None,))[0] == BOLETO for memo in memos], bool)
 
 
 def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame:
@@ -163,8 +173,10 @@ def _decided(titles: pd.DataFrame, parcelas: pd.DataFrame
     per_line = titles.groupby("line_key", sort=True).agg(
         titles=("title", "size"), named=("named", "sum"), found=("pid", "count"),
         adds_up=("adds_up", "all"), first=("parcela_id", "first"), file=("file", "first"),
-        paid=("paid_cents", "sum"), net=("net_cents", "sum"), gross=("gross", "first"))
-    certain = ((per_line["named"] == per_line["titles"]) & per_line["adds_up"]).to_numpy()
+        paid=("paid_cents", "sum"), net=("net_cents", "sum"), gross=("gross", "first"),
+        says_cobranca=("says_cobranca", "first"))
+    certain = ((per_line["named"] == per_line["titles"]) & per_line["adds_up"]
+               & per_line["says_cobranca"]).to_numpy()
     keys = per_line.index.to_numpy(object)
     decisions = decision_frame(
         keys, np.where(certain, "auto", "review"),
@@ -181,7 +193,8 @@ def _detail(row) -> str:  # type: ignore[no-untyped-def]
     return (f"cobrança retorno {row.file}: {row.titles} titles paid R$ {_reais(row.paid)}, "
             f"credited R$ {_reais(row.paid if row.gross else row.net)} ({credited}); "
             f"{row.found} matched to open parcelas, {row.named} of them by the payer's "
-            f"CPF/CNPJ or name" + ("" if row.adds_up else "; figures do not add up"))
+            f"CPF/CNPJ or name" + ("" if row.adds_up else "; figures do not add up")
+            + ("" if row.says_cobranca else "; the statement does not call it a cobrança"))
 
 
 def _reais(cents: int) -> str:

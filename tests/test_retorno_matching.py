@@ -235,3 +235,15 @@ def test_without_the_retorno_the_same_pix_stays_proposed(tmp_path):
     decisions, allocations = run(tmp_path, [], [line("C1", 2 * PLAN - 2 * TARIFF), pix])
     assert decisions.loc["X1", "decision"] == "review"
     assert list(allocations.loc[allocations["line_key"] == "X1", "parcela_id"]) == ["P03"]
+
+
+def test_a_credit_the_statement_does_not_call_a_cobranca_goes_to_a_person(tmp_path):
+    # A PIX that equals the day's retorno to the centavo: likely a coincidence; a person
+    # looks before anything is settled with it.
+    titles = [title(3), title(7)]
+    decisions, allocations = run(tmp_path, titles,
+                                 [line("C1", net(titles), "PIX RECEBIDO MARIA DAS DORES")])
+    assert (decisions.loc["C1", "decision"], decisions.loc["C1", "reason_code"]) == (
+        "review", "retorno_unsure")
+    assert "does not call it a cobrança" in decisions.loc["C1", "detail"]
+    assert list(allocations["parcela_id"]) == ["P03", "P07"]
