@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from support import parcelas_by_description, recon_run
+from support import parcelas_by_description, recon, recon_run
 
 from recon.store import Store
 
@@ -35,3 +35,20 @@ def test_a_boleto_batch_credit_settles_each_title_the_retorno_lists(demo):
         files = {r["file"]: r["status"] for r in store.query("SELECT * FROM statement_files")}
     assert (decision["decision"], decision["reason_code"]) == ("auto", "retorno")
     assert files["IEDCBR_20261105_itau.ret"] == "ok"
+
+
+def test_a_retorno_that_comes_after_its_credit_s_night_settles_it_the_night_it_comes(demo):
+    # The first night has the statement without the retorno: the credit cannot be split
+    # (and nothing is guessed). The retorno comes two days later; that night's window does
+    # not hold the credit's day, but the retorno brings its credit back to be matched.
+    folder, server = demo
+    retorno = folder / "inbox" / "IEDCBR_20261105_itau.ret"
+    held_back = retorno.read_bytes()
+    retorno.unlink()
+    assert recon_run(folder) == 3
+    parcelas = parcelas_by_description(server)
+    assert all(parcelas[d]["baixas"] == [] for d in BOLETOS)
+    retorno.write_bytes(held_back)
+    assert recon(folder, "run", "--from", "2026-11-07", "--to", "2026-11-07") in (0, 3)
+    parcelas = parcelas_by_description(server)
+    assert all(len(parcelas[d]["baixas"]) == 1 for d in BOLETOS)
