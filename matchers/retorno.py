@@ -105,7 +105,10 @@ def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> 
     group two lines could be, or a line two groups could be, is left to the other passes;
     so is a day whose files are credited one by one, as a whole."""
     decided = outcome.decisions["decision"].to_numpy()[rows_of_lines(outcome.decisions, lines)]
-    open_lines = lines[(lines["dir"] == 0).to_numpy() & (decided != "auto")]
+    # Only credits of a day and amount some group has: a few of the run's lines.
+    amounts = np.union1d(sums["net"].to_numpy(), sums["paid"].to_numpy())
+    open_lines = lines[(lines["dir"] == 0).to_numpy() & (decided != "auto")
+                       & np.isin(lines["amt"].to_numpy(), amounts)]
     credit = pd.DataFrame({"line_key": open_lines["line_key"].to_numpy(object),
                            "conta": open_lines["conta"].to_numpy(object),
                            "credited": open_lines["day"].to_numpy(np.int64),
@@ -142,6 +145,9 @@ def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame
     wanted = titles[["title", "due", "face_cents", "payer_document", "payer_name"]].assign(
         doc=lambda t: document_keys(t["payer_document"].tolist()),
         name=lambda t: np.asarray(clean_names(t["payer_name"].tolist()).to_pylist(), object))
+    # Only parcelas of a due day and value some title has: strings of the few, not of all.
+    parcelas = parcelas[np.isin(_day_and_value(parcelas["due"], parcelas["open"]),
+                                _day_and_value(titles["due"], titles["face_cents"]))]
     pool = pd.DataFrame({"pid": parcelas["pid"].to_numpy(), "parcela_id": parcelas[
         "parcela_id"].to_numpy(object), "due": parcelas["due"].to_numpy(np.int64),
         "face_cents": parcelas["open"].to_numpy(np.int64),
@@ -160,6 +166,12 @@ def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame
     # A parcela two titles point at is neither's: the retorno or the ledger holds a repeat.
     found = found[found.groupby("pid")["title"].transform("size").to_numpy() == 1]
     return found[["title", "pid", "parcela_id", "by"]]
+
+
+def _day_and_value(day: pd.Series, cents: pd.Series) -> np.ndarray:
+    """One integer per (day number, centavos): days since 1970 fit in 20 bits, and any
+    amount below R$ 10^10 in the 43 bits left."""
+    return (day.to_numpy(np.int64) << 43) | cents.to_numpy(np.int64)
 
 
 def _decided(titles: pd.DataFrame, parcelas: pd.DataFrame
