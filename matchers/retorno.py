@@ -17,12 +17,14 @@ a person with what was found.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from matchers.batch_text import BOLETO, batch_kind
 from matchers.decide import ALLOCATION_COLUMNS, Outcome, decision_frame, is_in, rows_of_lines
 from matchers.normalize import clean_names, document_keys
+from recon.sources.keys import fold_text
 
 LIQUIDATED = ("06", "17")  # liquidação, liquidação após baixa
 # The columns `retorno_titles` gives a run (dates as day numbers), see engine.retorno_inputs.
@@ -42,12 +44,17 @@ def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFr
     if titles.empty:
         return outcome
     titles = titles.reset_index(drop=True).assign(title=lambda t: np.arange(len(t)))
-    paired = _credit_lines(_sums(titles), lines, outcome)
-    if paired.empty:
+    sums = _sums(titles)
+    credits = _open_credits(lines, outcome, titles, sums)
+    paired = _credit_lines(sums, credits)
+    grouped = pd.concat([titles.merge(paired[paired["file"] != WHOLE_DAY], on=KEY),
+                         titles.merge(paired[paired["file"] == WHOLE_DAY].drop(columns="file"),
+                                      on=KEY[:2])], ignore_index=True)
+    alone = _one_by_one(titles[~titles["title"].isin(grouped["title"])],
+                        credits[~credits["line_key"].isin(grouped["line_key"])])
+    titles = pd.concat([grouped, alone], ignore_index=True)
+    if titles.empty:
         return outcome
-    titles = pd.concat([titles.merge(paired[paired["file"] != WHOLE_DAY], on=KEY),
-                        titles.merge(paired[paired["file"] == WHOLE_DAY].drop(columns="file"),
-                                     on=KEY[:2])], ignore_index=True)
     # Titles are found among every open receivable, then those another decision holds are
     # let go: found among the rest only, a title whose parcela is held would take its
     # twin (the same payer's other boleto of that day and value) instead.
@@ -99,21 +106,27 @@ def _sums(titles: pd.DataFrame) -> pd.DataFrame:
         file=WHOLE_DAY)], ignore_index=True)
 
 
-def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> pd.DataFrame:
-    """(conta, credited, file, line_key, gross) for each retorno group one undecided credit
-    line of its account and day equals, net of tariffs or gross (tariffs debited apart). A
-    group two lines could be, or a line two groups could be, is left to the other passes;
-    so is a day whose files are credited one by one, as a whole."""
+def _open_credits(lines: pd.DataFrame, outcome: Outcome, titles: pd.DataFrame,
+                  sums: pd.DataFrame) -> pd.DataFrame:
+    """(line_key, conta, credited, amt, says_cobranca) of the run's credits no automatic
+    decision took whose amount some title, or some sum of titles, could be."""
     decided = outcome.decisions["decision"].to_numpy()[rows_of_lines(outcome.decisions, lines)]
-    # Only credits of a day and amount some group has: a few of the run's lines.
-    amounts = np.union1d(sums["net"].to_numpy(), sums["paid"].to_numpy())
+    amounts = np.union1d(np.union1d(sums["net"].to_numpy(), sums["paid"].to_numpy()),
+                         np.union1d(titles["net_cents"].to_numpy(), titles["paid_cents"]))
     open_lines = lines[(lines["dir"] == 0).to_numpy() & (decided != "auto")
                        & np.isin(lines["amt"].to_numpy(), amounts)]
-    credit = pd.DataFrame({"line_key": open_lines["line_key"].to_numpy(object),
-                           "conta": open_lines["conta"].to_numpy(object),
-                           "credited": open_lines["day"].to_numpy(np.int64),
-                           "amt": open_lines["amt"].to_numpy(np.int64),
-                           "says_cobranca": says_cobranca(open_lines["memo"])})
+    return pd.DataFrame({"line_key": open_lines["line_key"].to_numpy(object),
+                         "conta": open_lines["conta"].to_numpy(object),
+                         "credited": open_lines["day"].to_numpy(np.int64),
+                         "amt": open_lines["amt"].to_numpy(np.int64),
+                         "says_cobranca": says_cobranca(open_lines["memo"])})
+
+
+def _credit_lines(sums: pd.DataFrame, credit: pd.DataFrame) -> pd.DataFrame:
+    """(conta, credited, file, line_key, gross, says_cobranca) for each retorno group one
+    open credit of its account and day equals, net of tariffs or gross (tariffs debited
+    apart). A group two lines could be, or a line two groups could be, is left to the other
+    passes; so is a day whose files are credited one by one, as a whole."""
     fits = pd.concat([
         sums.merge(credit, left_on=["conta", "credited", "net"],
                    right_on=["conta", "credited", "amt"]).assign(gross=False),
@@ -129,12 +142,44 @@ def _credit_lines(sums: pd.DataFrame, lines: pd.DataFrame, outcome: Outcome) -> 
     return fits.loc[by_file | ~day_of_a_file, [*KEY, "line_key", "gross", "says_cobranca"]]
 
 
+def _one_by_one(titles: pd.DataFrame, credit: pd.DataFrame) -> pd.DataFrame:
+    """Titles credited one by one (BB credits each boleto gross, 'COBRANCA', and debits
+    its tariff apart): the titles of an account, day and amount paid (or net) with as many
+    open credits of that account, day and amount, each title with one of them. Which of k
+    equal credits pays which of k equal titles no one can tell, and nothing depends on it:
+    each baixa has the same amount, date and account. Counts that differ (a PIX of the
+    same amount that day) pair none of them. Only credits the statement calls a cobrança
+    take part: one title's amount is common enough that a PIX may equal it."""
+    out, key = [], ["conta", "credited", "amt"]
+    credit = credit[credit["says_cobranca"].to_numpy(bool)]
+    for column, gross in (("paid_cents", True), ("net_cents", False)):
+        if titles.empty or credit.empty:
+            break
+        mine = titles.assign(amt=titles[column]).sort_values(["title"])
+        theirs = credit.sort_values("line_key")
+        counts = mine.groupby(key).size().rename("titles").reset_index().merge(
+            theirs.groupby(key).size().rename("lines").reset_index(), on=key)
+        even = counts.loc[counts["titles"] == counts["lines"], key]
+        mine, theirs = mine.merge(even, on=key), theirs.merge(even, on=key)
+        mine["nth"], theirs["nth"] = mine.groupby(key).cumcount(), theirs.groupby(key).cumcount()
+        pairs = mine.merge(theirs[[*key, "nth", "line_key", "says_cobranca"]], on=[*key, "nth"])
+        out.append(pairs.drop(columns=["amt", "nth"]).assign(gross=gross))
+        titles = titles[~titles["title"].isin(pairs["title"])]
+        credit = credit[~credit["line_key"].isin(pairs["line_key"])]
+    return pd.concat(out, ignore_index=True) if out else titles.iloc[:0]
+
+
 def says_cobranca(memos: pd.Series) -> np.ndarray:
     """Whether each memo names a boleto cobrança credit ('CRED COBRANCA SIMPLES', 'COB
-    COMPE', ...). A credit the statement calls something else that happens to equal a
-    retorno to the centavo is a coincidence worth a person's look, not a baixa."""
-    kinds = {memo: batch_kind(memo) for memo in pd.unique(memos.to_numpy(object))}
-    return np.array([(kinds[memo] or (None,))[0] == BOLETO for memo in memos], bool)
+    COMPE', BB's 'COBRANÇA', 'Depósito Recebido por Boleto', ...). A credit the statement
+    calls something else that happens to equal a retorno to the centavo is a coincidence
+    worth a person's look, not a baixa."""
+    folded = {memo: _COBRANCA.search(fold_text(memo)) is not None
+              for memo in pd.unique(memos.to_numpy(object))}
+    return np.array([folded[memo] for memo in memos], bool)
+
+
+_COBRANCA = re.compile(r"\bCOBRANCA\b|\bCOB COMPE\b|\bBOLETOS?\b|\bTITULOS?\b")
 
 
 def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame:

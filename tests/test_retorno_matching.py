@@ -247,3 +247,47 @@ def test_a_credit_the_statement_does_not_call_a_cobranca_goes_to_a_person(tmp_pa
         "review", "retorno_unsure")
     assert "does not call it a cobrança" in decisions.loc["C1", "detail"]
     assert list(allocations["parcela_id"]) == ["P03", "P07"]
+
+
+def test_boletos_credited_one_by_one_gross_each_settle_with_their_own_credit(tmp_path):
+    # BB credits each liquidated boleto gross ('COBRANÇA') and debits its tariff apart.
+    # Three of the day's R$ 99,90 titles and three equal credits: each credit takes one
+    # (which one, no one can tell, and nothing depends on it); a fourth title of R$ 150,00
+    # finds its own credit by amount.
+    titles = [title(1), title(2), title(3), title(4, face=15_000)]
+    credits = [line(f"C{i}", PLAN, "COBRANÇA") for i in range(3)] + [line("C9", 15_000,
+                                                                         "COBRANÇA")]
+    extra = [{"run_id": RUN, "parcela_id": "P04b", "kind": "receber", "descricao": "Plano",
+              "due_on": DUE, "status": "open", "total_cents": 15_000, "paid_cents": 0,
+              "open_cents": 15_000, "contact_id": SUBSCRIBERS[4][0],
+              "contact_name": SUBSCRIBERS[4][1]}]
+    decisions, allocations = run(tmp_path, titles, credits, extra_parcelas=extra)
+    assert set(decisions.loc[["C0", "C1", "C2", "C9"], "decision"]) == {"auto"}
+    by_line = dict(zip(allocations["line_key"], allocations["parcela_id"]))
+    assert sorted(by_line[k] for k in ("C0", "C1", "C2")) == ["P01", "P02", "P03"]
+    assert by_line["C9"] == "P04b"
+    assert set(allocations["taxa_cents"]) == {0}  # the tariff is its own debit line
+
+
+def test_equal_titles_and_a_different_count_of_equal_credits_pair_none(tmp_path):
+    # Two R$ 99,90 titles, three R$ 99,90 cobrança credits that day (one of another
+    # retorno not read yet): which two are these titles' is a person's call. A PIX of the
+    # same amount is no cobrança credit and does not count.
+    titles = [title(1), title(2)]
+    credits = [line(f"C{i}", PLAN, "COBRANÇA") for i in range(3)] + [
+        line("X1", PLAN, "PIX RECEBIDO FULANO")]
+    decisions, _ = run(tmp_path, titles, credits)
+    assert not decisions["reason_code"].isin(["retorno", "retorno_unsure"]).any()
+    decisions, allocations = run(tmp_path / "two", titles, credits[1:])
+    assert list(decisions.loc[["C1", "C2"], "decision"]) == ["auto", "auto"]
+    assert decisions.loc["X1", "reason_code"] not in ("retorno", "retorno_unsure")
+
+
+def test_a_pix_equal_to_one_title_is_not_taken_for_it(tmp_path):
+    # Subscriber 3 pays R$ 99,90 by PIX the day a retorno lists subscriber 1's boleto of
+    # R$ 99,90 credited apart: the PIX keeps its own match.
+    titles = [title(1)]
+    pix = line("X1", PLAN, f"PIX RECEBIDO {SUBSCRIBERS[3][1].upper()}")
+    decisions, allocations = run(tmp_path, titles, [pix])
+    assert decisions.loc["X1", "reason_code"] not in ("retorno", "retorno_unsure")
+    assert list(allocations.loc[allocations["line_key"] == "X1", "parcela_id"]) == ["P03"]
