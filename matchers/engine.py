@@ -134,7 +134,9 @@ def match_run(store: Store, run_id: str, settings: MatchSettings | None = None) 
                          settings.terms, model)
         outcome = splits(outcome, lines, parcelas, pairs)
         clock.lap("decide")
-        outcome = retorno_decisions(outcome, lines, parcelas, retorno_inputs(store, lines))
+        outcome, titles = retorno_decisions(outcome, lines, parcelas,
+                                            retorno_inputs(store, lines))
+        store.insert_frame("retorno_results", retorno_results(run_id, titles))
         clock.lap("retorno")
         if settings.batches:
             outcome = batch_decisions(outcome, lines, parcelas, BatchSettings(
@@ -251,6 +253,19 @@ def retorno_inputs(store: Store, lines: pd.DataFrame) -> pd.DataFrame:
                              ("credited_on", "credited")):
         frame[day] = _days(rows.column(date_column))
     return frame[TITLE_COLUMNS]
+
+
+def retorno_results(run_id: str, titles: pd.DataFrame) -> pd.DataFrame:
+    """retorno.RESULT_COLUMNS as the store keeps them (dates as dates)."""
+    return pd.DataFrame({
+        "run_id": run_id, "conta_financeira_id": titles["conta"], "file": titles["file"],
+        "source_line": titles["source_line"], "nosso_numero": titles["nosso_numero"],
+        "due_on": _dates(titles["due"].to_numpy(np.int64)).astype("datetime64[D]"),
+        "face_cents": titles["face_cents"], "payer_name": titles["payer_name"],
+        "paid_cents": titles["paid_cents"], "net_cents": titles["net_cents"],
+        "credited_on": _dates(titles["credited"].to_numpy(np.int64)).astype("datetime64[D]"),
+        "line_key": titles["line_key"], "parcela_id": titles["parcela_id"],
+        "status": titles["status"]})
 
 
 def backfill_line_features(store: Store, run_id: str) -> None:

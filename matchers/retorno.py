@@ -38,12 +38,15 @@ NAMED = (BY_DOCUMENT, BY_NAME)
 
 
 def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFrame,
-                      titles: pd.DataFrame) -> Outcome:
-    """The run's decisions with every credit line a retorno explains decided anew: `auto`
-    with one allocation per title when all of it is certain, `review` otherwise."""
+                      titles: pd.DataFrame) -> tuple[Outcome, pd.DataFrame]:
+    """The run's decisions with every credit line a retorno explains decided anew (`auto`
+    with one allocation per title when all of it is certain, `review` otherwise), and what
+    became of each title (RESULT_COLUMNS): the ones no credit or no parcela was found for
+    are the report's to show."""
     if titles.empty:
-        return outcome
+        return outcome, _results(titles.assign(title=0, line_key=None, parcela_id=None))
     titles = titles.reset_index(drop=True).assign(title=lambda t: np.arange(len(t)))
+    everything = titles
     sums = _sums(titles)
     credits = _open_credits(lines, outcome, titles, sums)
     paired = _credit_lines(sums, credits)
@@ -54,7 +57,7 @@ def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFr
                         credits[~credits["line_key"].isin(grouped["line_key"])])
     titles = pd.concat([grouped, alone], ignore_index=True)
     if titles.empty:
-        return outcome
+        return outcome, _results(everything.assign(line_key=None, parcela_id=None))
     # Titles are found among every open receivable, then those another decision holds are
     # let go: found among the rest only, a title whose parcela is held would take its
     # twin (the same payer's other boleto of that day and value) instead.
@@ -62,7 +65,24 @@ def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFr
     links, overruled = _against_held(links, outcome, titles["line_key"])
     titles = titles.merge(links, on="title", how="left")
     decisions, allocations = _decided(titles, parcelas)
-    return outcome.replacing(pd.concat([decisions, overruled], ignore_index=True), allocations)
+    results = _results(everything.merge(titles[["title", "line_key", "parcela_id"]],
+                                        on="title", how="left"))
+    return (outcome.replacing(pd.concat([decisions, overruled], ignore_index=True),
+                              allocations), results)
+
+
+RESULT_COLUMNS = ["conta", "file", "source_line", "nosso_numero", "due", "face_cents",
+                  "payer_name", "paid_cents", "net_cents", "credited", "line_key",
+                  "parcela_id", "status"]
+MATCHED, NO_CREDIT, NO_PARCELA = "matched", "no_credit", "no_parcela"
+
+
+def _results(titles: pd.DataFrame) -> pd.DataFrame:
+    """Per title: the credit line it was found in and the parcela it was tied to, if any,
+    and so its status."""
+    line, parcela = titles["line_key"].notna(), titles["parcela_id"].notna()
+    status = np.select([line & parcela, line], [MATCHED, NO_PARCELA], NO_CREDIT)
+    return titles.assign(status=status)[RESULT_COLUMNS].reset_index(drop=True)
 
 
 def _against_held(links: pd.DataFrame, outcome: Outcome, links_lines: pd.Series

@@ -87,6 +87,14 @@ SCHEMA = (
         other_expenses_cents BIGINT NOT NULL, other_credits_cents BIGINT NOT NULL,
         credited_on DATE, first_run_id VARCHAR NOT NULL,
         UNIQUE (conta_financeira_id, nosso_numero, movement, occurred_on))""",
+    # What each run made of each liquidated title it read: the credit line and the parcela
+    # it was tied to, or why not (matched | no_credit | no_parcela).
+    """CREATE TABLE IF NOT EXISTS retorno_results (
+        run_id VARCHAR NOT NULL, conta_financeira_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+        source_line INTEGER NOT NULL, nosso_numero VARCHAR NOT NULL, due_on DATE,
+        face_cents BIGINT NOT NULL, payer_name VARCHAR, paid_cents BIGINT NOT NULL,
+        net_cents BIGINT NOT NULL, credited_on DATE, line_key VARCHAR, parcela_id VARCHAR,
+        status VARCHAR NOT NULL)""",
     # One row per candidate pair scored: each signal's comparison level and its weight in
     # bits (log2 m/u), so every decision can be explained from what was stored.
     """CREATE TABLE IF NOT EXISTS candidate_pairs (

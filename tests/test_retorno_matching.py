@@ -278,7 +278,7 @@ def test_equal_titles_and_a_different_count_of_equal_credits_pair_none(tmp_path)
         line("X1", PLAN, "PIX RECEBIDO FULANO")]
     decisions, _ = run(tmp_path, titles, credits)
     assert not decisions["reason_code"].isin(["retorno", "retorno_unsure"]).any()
-    decisions, allocations = run(tmp_path / "two", titles, credits[1:])
+    decisions, _ = run(tmp_path / "two", titles, credits[1:])
     assert list(decisions.loc[["C1", "C2"], "decision"]) == ["auto", "auto"]
     assert decisions.loc["X1", "reason_code"] not in ("retorno", "retorno_unsure")
 
@@ -291,3 +291,20 @@ def test_a_pix_equal_to_one_title_is_not_taken_for_it(tmp_path):
     decisions, allocations = run(tmp_path, titles, [pix])
     assert decisions.loc["X1", "reason_code"] not in ("retorno", "retorno_unsure")
     assert list(allocations.loc[allocations["line_key"] == "X1", "parcela_id"]) == ["P03"]
+
+
+def test_each_title_s_fate_is_kept_for_the_report(tmp_path):
+    # Title 3 pays a parcela through the day's credit; title 9 is credited the next day,
+    # which the statement shows without it; title 5 is in the credit but owes nothing open
+    # (its parcela settled by hand before).
+    titles = [title(3), title(5, face=12_345)]
+    next_day = CREDIT_DAY + timedelta(days=1)
+    later = [title(9, credited=next_day)]
+    run(tmp_path, titles + later, [line("C1", net(titles)),
+                                   line("X1", 5_000, "PIX RECEBIDO FULANO", on=next_day)])
+    with Store(tmp_path / "r.duckdb") as store:
+        fate = {r["nosso_numero"]: (r["status"], r["line_key"], r["parcela_id"])
+                for r in store.query("SELECT * FROM retorno_results WHERE run_id = ?", [RUN])}
+    assert fate == {"90000003": ("matched", "C1", "P03"),
+                    "90000005": ("no_parcela", "C1", None),
+                    "90000009": ("no_credit", None, None)}
