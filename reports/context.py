@@ -32,6 +32,9 @@ def build_context(store: Store, run_id: str, language: str = "pt",
         "partials": [r for r in suggestions if r.get("kind") in PARTIAL_KINDS],
         "unmatched_lines": _unmatched_lines(store, run_id, language),
         "unpaid_parcelas": _unpaid_parcelas(store, run_id),
+        "retorno_titles": store.query(
+            "SELECT * FROM retorno_results WHERE run_id = ? AND status <> 'matched' "
+            "ORDER BY credited_on, file, source_line", [run_id]),
         "auto_rate_history": _auto_rate_history(store, run_id),
         "unexplained_by_account": _unexplained_by_account(store, run_id),
         "rejects": store.query(

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon.money import from_cents
+from reports.labels import LABELS, day
 
 SCHEMA_VERSION = 1
 
@@ -39,6 +40,16 @@ def exception_rows(context: dict[str, Any]) -> list[dict[str, Any]]:
                      "reason": f"no bank line matched (status {item['status']}"
                                + (f", {item['days_overdue']} days overdue)"
                                   if item.get("days_overdue") else ")")})
+    words = LABELS[context.get("language", "pt")]
+    for item in context.get("retorno_titles", []):
+        no_credit = item["status"] == "no_credit"
+        reason = (words["retorno_no_credit"] if no_credit else
+                  words["retorno_no_parcela"].replace("{due}", day(context.get(
+                      "language", "pt"))(item["due_on"])))
+        rows.append({"kind": "retorno_title", "run_id": run_id, "date": item["credited_on"],
+                     "amount": from_cents(item["net_cents"]), "file": item["file"],
+                     "line": item["source_line"], "contact": item["payer_name"],
+                     "reason": f"{words['nosso_numero']} {item['nosso_numero']}: {reason}"})
     for item in context["rejects"]:
         kind = {"file": "rejected_file", "warning": "statement_warning"}.get(
             item["kind"], "rejected_line")

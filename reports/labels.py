@@ -31,6 +31,12 @@ LABELS: dict[str, dict[str, str]] = {
         "signal_date": "prazo", "days": "dias", "signal_name": "nome", "signal_key": "chave",
         "approve_hint": "recon approve", "unmatched_title": "Lançamentos do extrato sem parcela",
         "all_matched": "Todos os lançamentos encontraram parcela.",
+        "retorno_title": "Boletos que o banco diz ter liquidado, sem conciliação",
+        "retorno": "Retorno", "nosso_numero": "nosso número",
+        "retorno_no_credit": "nenhum lançamento do extrato desta conta neste dia soma este "
+                             "crédito: o extrato do dia está na pasta?",
+        "retorno_no_parcela": "nenhuma parcela em aberto deste pagador vence em {due} com este "
+                              "valor: já baixada à mão, ou falta no Conta Azul?",
         "unpaid_title": "Parcelas vencidas sem pagamento", "due_date": "Vencimento",
         "open": "Em aberto", "parcela": "Parcela", "contact": "Contato", "kind": "Tipo",
         "overdue": "Atraso", "receber": "a receber", "pagar": "a pagar", "none_f": "Nenhuma.",
@@ -75,6 +81,12 @@ LABELS: dict[str, dict[str, str]] = {
         "signal_date": "date", "days": "days", "signal_name": "name", "signal_key": "key",
         "approve_hint": "recon approve", "unmatched_title": "Bank lines with no parcela",
         "all_matched": "Every bank line found a parcela.",
+        "retorno_title": "Boletos the bank says it liquidated, not reconciled",
+        "retorno": "Retorno", "nosso_numero": "nosso número",
+        "retorno_no_credit": "no statement line of this account that day adds up to this "
+                             "credit: is that day's statement in the inbox?",
+        "retorno_no_parcela": "no open receivable of this payer is due {due} for this value: "
+                              "settled by hand already, or missing in Conta Azul?",
         "unpaid_title": "Overdue parcelas with no payment", "due_date": "Due",
         "open": "Open", "parcela": "Parcela", "contact": "Contact", "kind": "Kind",
         "overdue": "Overdue", "receber": "receivable", "pagar": "payable", "none_f": "None.",

@@ -94,6 +94,12 @@ def test_every_free_text_field_of_every_section_is_escaped():
                      "lines_dropped": 0, "lines_rejected": 0, "status": "rejected",
                      "reason": hostile("files.reason")}]
     ctx["dropped"] = [{"file": hostile("dropped.file"), "n": 2}]
+    ctx["retorno_titles"] = [{"credited_on": date(2026, 11, 6), "net_cents": 30_710,
+                              "nosso_numero": hostile("retorno.nosso_numero"),
+                              "payer_name": hostile("retorno.payer"),
+                              "file": hostile("retorno.file"), "source_line": 3,
+                              "due_on": date(2026, 11, 5), "status": status}
+                             for status in ("no_credit", "no_parcela")]
 
     html = render_html(ctx)
     page = Parsed(html)
@@ -106,7 +112,8 @@ def test_every_free_text_field_of_every_section_is_escaped():
               "reject.value", "reject.reason", "reject.hint", "gap.conta", "gap.detail",
               "write.descricao", "write.state", "write.error", "settled.memo",
               "settled.descricao", "settled.contact", "settled.reason", "settled.state",
-              "files.file", "files.format", "files.accounts", "files.reason", "dropped.file"]
+              "files.file", "files.format", "files.accounts", "files.reason", "dropped.file",
+              "retorno.nosso_numero", "retorno.payer", "retorno.file"]
     missing = [field for field in fields if hostile(field) not in text]
     assert missing == [], f"shown altered or not at all: {missing}"
     assert html.count("<script") == 0 and html.count("<img") == 0

@@ -52,3 +52,40 @@ def test_a_retorno_that_comes_after_its_credit_s_night_settles_it_the_night_it_c
     assert recon(folder, "run", "--from", "2026-11-07", "--to", "2026-11-07") in (0, 3)
     parcelas = parcelas_by_description(server)
     assert all(len(parcelas[d]["baixas"]) == 1 for d in BOLETOS)
+
+
+def test_a_boleto_the_bank_credited_with_no_statement_line_is_in_the_report(demo):
+    # Itaú's retorno of 06/11 lists a boleto credited that day; the statement in the inbox
+    # shows no such credit (the day's download was cut short, say): the report says so,
+    # and exceptions.csv has the row, in the report's language (Portuguese by default).
+    import csv
+    from datetime import date
+
+    from support import retorno_bytes
+
+    folder, _ = demo
+    (folder / "inbox" / "IEDCBR_20261106_itau.ret").write_bytes(retorno_bytes([{
+        "movement": "06", "nosso_numero": "175099", "due_on": date(2026, 11, 5),
+        "face_cents": 31_000, "payer_document": "52998224725", "payer_name": "RENATA PRADO",
+        "fee_cents": 290, "paid_cents": 31_000, "net_cents": 30_710,
+        "occurred_on": date(2026, 11, 5), "credited_on": date(2026, 11, 6)}],
+        bank="341", agencia="1234", conta="56789"))
+    assert recon_run(folder) == 3
+    [report] = (folder / "reports").glob("*/report.html")
+    html = report.read_text(encoding="utf-8")
+    section = html.split('id="retorno-titles"')[1].split("<h2")[0]
+    assert "175099" in section and "R$ 307,10" in section and "06/11/2026" in section
+    assert "o extrato do dia está na pasta?" in section
+    rows = list(csv.DictReader((report.parent / "exceptions.csv").read_text(
+        encoding="utf-8").splitlines()))
+    [row] = [r for r in rows if r["kind"] == "retorno_title"]
+    assert (row["date"], row["amount"], row["file"]) == ("2026-11-06", "307.10",
+                                                         "IEDCBR_20261106_itau.ret")
+    assert "175099" in row["reason"]
+
+
+def test_a_night_whose_retornos_all_reconcile_shows_no_retorno_section(demo):
+    folder, _ = demo
+    assert recon_run(folder) == 3
+    [report] = (folder / "reports").glob("*/report.html")
+    assert 'id="retorno-titles"' not in report.read_text(encoding="utf-8")
