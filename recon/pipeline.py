@@ -310,20 +310,21 @@ def _load_erp(store: Store, run_id: str, contas: list[ContaFinanceira], parcelas
 def _select_run_lines(store: Store, result: RunResult) -> None:
     """This run matches every unsettled line of the window, whichever file brought it, the
     lines a person rejected a proposal for since (with the rejected parcela out), and the
-    credits of the days a cobrança retorno read in this run was credited (a retorno often
-    comes a day or two after the statement that carried its credit)."""
+    credits of earlier days a cobrança retorno read in this run was credited (a retorno
+    often comes a day or two after the statement that carried its credit; a later day is a
+    later run's)."""
     store.execute(
         f"""INSERT INTO run_lines
            SELECT ?, line_key FROM statement_lines l
            WHERE (posted_on BETWEEN ? AND ? OR line_key IN (SELECT unnest(?::VARCHAR[]))
-                  OR (amount_cents > 0 AND EXISTS (
+                  OR (amount_cents > 0 AND posted_on < ? AND EXISTS (
                       SELECT 1 FROM retorno_titles t
                       WHERE t.first_run_id = ? AND t.conta_financeira_id = l.conta_financeira_id
                         AND t.credited_on = l.posted_on)))
              AND line_key NOT IN (
                  SELECT line_key FROM settlements WHERE state IN {LEDGER_HOLDS!r})""",
         [result.run_id, result.window.start, result.window.end, lines_to_reconsider(store),
-         result.run_id],
+         result.window.start, result.run_id],
     )
 
 
