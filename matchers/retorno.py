@@ -10,9 +10,10 @@ title is the open receivable due that day for that face value of the payer it na
 
 A line the statement calls a cobrança credit, whose every title is pinned to one parcela
 by the payer's CPF/CNPJ or full name, whose figures add up, and none of whose parcelas an
-automatic decision holds, settles automatically: the bank itself lists what it paid. Anything less (a title found by amount
-and date only, or not at all, a parcela held elsewhere, figures that do not add up) goes to
-a person with what was found.
+automatic decision holds, settles automatically: the bank itself lists what it paid.
+Anything less (a title found by amount and date only, or not at all, a parcela held
+elsewhere, figures that do not add up) goes to a person with what was found. Banks that
+credit each boleto apart are paired title by title (`_one_by_one`).
 """
 
 from __future__ import annotations
