@@ -89,3 +89,31 @@ def test_a_night_whose_retornos_all_reconcile_shows_no_retorno_section(demo):
     assert recon_run(folder) == 3
     [report] = (folder / "reports").glob("*/report.html")
     assert 'id="retorno-titles"' not in report.read_text(encoding="utf-8")
+
+
+def test_a_retorno_proposal_a_person_approves_settles_every_title_with_its_taxa(demo):
+    # The statement names the credit as a TED, not a cobrança: the retorno still adds up to
+    # it, so its boletos are proposed, not settled; approving the item settles both, each
+    # with the tariff as taxa, exactly as an automatic decision would have.
+    folder, server = demo
+    statement = folder / "inbox" / "itau-2026-11.ofx"
+    text = statement.read_bytes().decode("cp1252")
+    assert "<MEMO>CRED COBRANCA SIMPLES" in text
+    statement.write_bytes(text.replace("<MEMO>CRED COBRANCA SIMPLES",
+                                       "<MEMO>TED RECEBIDA 001 0001").encode("cp1252"))
+    assert recon_run(folder) == 3
+    assert all(parcelas_by_description(server)[d]["baixas"] == [] for d in BOLETOS)
+    with Store(folder / "recon.duckdb") as store:
+        [item] = store.query(
+            "SELECT i.item_id, d.reason_code FROM review_items i JOIN decisions d "
+            "ON d.run_id = i.run_id AND d.line_key = i.line_key "
+            "WHERE i.status = 'pending' AND d.kind = 'retorno_batch'")
+    assert item["reason_code"] == "retorno_unsure"
+    assert recon(folder, "approve", str(item["item_id"]), "--apply") == 0
+    parcelas = parcelas_by_description(server)
+    for descricao, (face, interest) in BOLETOS.items():
+        [baixa] = parcelas[descricao]["baixas"]
+        parts = baixa["composicao_valor"]
+        assert Decimal(str(parts["valor_bruto"])) == face
+        assert Decimal(str(parts["taxa"])) == Decimal("2.90")
+        assert Decimal(str(parts["juros"])) == interest
