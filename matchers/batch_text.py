@@ -66,6 +66,20 @@ def _fold(text: str) -> str:
     return " ".join(ascii_text.upper().split())
 
 
+def says_cobranca(memos: pd.Series) -> np.ndarray:
+    """Whether each memo names a boleto cobrança credit: 'CRED COBRANCA SIMPLES', 'COB
+    COMPE', 'Depósito Recebido por Boleto', and BB's bare 'COBRANÇA' too (one boleto
+    credited gross, which batch_kind leaves out as no batch). A credit the statement calls
+    something else that equals a cobrança retorno to the centavo is a coincidence worth a
+    person's look, not a baixa."""
+    named = {memo: _COBRANCA_CREDIT.search(_fold(memo)) is not None
+             for memo in pd.unique(memos.to_numpy(object))}
+    return np.array([named[memo] for memo in memos], bool)
+
+
+_COBRANCA_CREDIT = re.compile(r"\bCOBRANCA\b|\bCOB COMPE\b|\bBOLETOS?\b|\bTITULOS?\b")
+
+
 @lru_cache(maxsize=1 << 14)  # statements repeat the same few batch memos all year
 def memo_facts(memo: str) -> tuple[str, str | None, str | None, int] | None:
     text = _fold(memo)

@@ -54,7 +54,7 @@ from matchers.normalize import (
     line_features,
     number_keys,
 )
-from matchers.retorno import LIQUIDATED, TITLE_COLUMNS, retorno_decisions
+from matchers.retorno import TITLE_COLUMNS, retorno_decisions
 from matchers.scoring import (
     COMBINATION_COLUMNS,
     MIN_UNIVERSE,
@@ -70,7 +70,7 @@ from matchers.scoring import (
     tf_columns,
     with_columns,
 )
-from recon.records import LEDGER_HOLDS, LEDGER_SETTLED
+from recon.records import LEDGER_HOLDS, LEDGER_SETTLED, LIQUIDATION_MOVEMENTS
 from recon.store import Store
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ RETORNO_ROWS_SQL = f"""
            rebate_cents, paid_cents, net_cents,
            coalesce(occurred_on, credited_on) AS occurred_on, credited_on
     FROM retorno_titles
-    WHERE movement IN {LIQUIDATED!r} AND credited_on BETWEEN $first AND $last
+    WHERE movement IN {LIQUIDATION_MOVEMENTS!r} AND credited_on BETWEEN $first AND $last
       AND due_on IS NOT NULL
     ORDER BY conta_financeira_id, credited_on, file, source_line"""
 
@@ -260,10 +260,10 @@ def retorno_results(run_id: str, titles: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "run_id": run_id, "conta_financeira_id": titles["conta"], "file": titles["file"],
         "source_line": titles["source_line"], "nosso_numero": titles["nosso_numero"],
-        "due_on": _dates(titles["due"].to_numpy(np.int64)).astype("datetime64[D]"),
+        "due_on": titles["due"].to_numpy(np.int64).astype("datetime64[D]"),
         "face_cents": titles["face_cents"], "payer_name": titles["payer_name"],
         "paid_cents": titles["paid_cents"], "net_cents": titles["net_cents"],
-        "credited_on": _dates(titles["credited"].to_numpy(np.int64)).astype("datetime64[D]"),
+        "credited_on": titles["credited"].to_numpy(np.int64).astype("datetime64[D]"),
         "line_key": titles["line_key"], "parcela_id": titles["parcela_id"],
         "status": titles["status"]})
 

@@ -18,16 +18,14 @@ credit each boleto apart are paired title by title (`_one_by_one`).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from matchers.batch_text import says_cobranca
 from matchers.decide import ALLOCATION_COLUMNS, Outcome, decision_frame, is_in, rows_of_lines
 from matchers.normalize import clean_names, document_keys
-from recon.sources.keys import fold_text
+from recon.money import format_brl
 
-LIQUIDATED = ("06", "17")  # liquidação, liquidação após baixa
 # The columns `retorno_titles` gives a run (dates as day numbers), see engine.retorno_inputs.
 TITLE_COLUMNS = ["file", "source_line", "conta", "nosso_numero", "due", "face_cents",
                  "payer_document", "payer_name", "fee_cents", "interest_cents",
@@ -65,7 +63,7 @@ def retorno_decisions(outcome: Outcome, lines: pd.DataFrame, parcelas: pd.DataFr
     links = title_parcelas(titles, parcelas[(parcelas["dir"] == 0).to_numpy()])
     links, overruled = _against_held(links, outcome, titles["line_key"])
     titles = titles.merge(links, on="title", how="left")
-    decisions, allocations = _decided(titles, parcelas)
+    decisions, allocations = _decided(titles)
     results = _results(everything.merge(titles[["title", "line_key", "parcela_id"]],
                                         on="title", how="left"))
     return (outcome.replacing(pd.concat([decisions, overruled], ignore_index=True),
@@ -190,19 +188,6 @@ def _one_by_one(titles: pd.DataFrame, credit: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else titles.iloc[:0]
 
 
-def says_cobranca(memos: pd.Series) -> np.ndarray:
-    """Whether each memo names a boleto cobrança credit ('CRED COBRANCA SIMPLES', 'COB
-    COMPE', BB's 'COBRANÇA', 'Depósito Recebido por Boleto', ...). A credit the statement
-    calls something else that happens to equal a retorno to the centavo is a coincidence
-    worth a person's look, not a baixa."""
-    folded = {memo: _COBRANCA.search(fold_text(memo)) is not None
-              for memo in pd.unique(memos.to_numpy(object))}
-    return np.array([folded[memo] for memo in memos], bool)
-
-
-_COBRANCA = re.compile(r"\bCOBRANCA\b|\bCOB COMPE\b|\bBOLETOS?\b|\bTITULOS?\b")
-
-
 def title_parcelas(titles: pd.DataFrame, parcelas: pd.DataFrame) -> pd.DataFrame:
     """(title, pid, parcela_id, by): each title's open receivable, due on its due date for
     its face value, found by the payer's CPF/CNPJ, else by the payer's full name, else as
@@ -240,8 +225,7 @@ def _day_and_value(day: pd.Series, cents: pd.Series) -> np.ndarray:
     return (day.to_numpy(np.int64) << 43) | cents.to_numpy(np.int64)
 
 
-def _decided(titles: pd.DataFrame, parcelas: pd.DataFrame
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _decided(titles: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One decision per paired line and one allocation per title tied to a parcela."""
     adds_up = titles["paid_cents"] == (titles["face_cents"] + titles["interest_cents"]
                                        - titles["discount_cents"] - titles["rebate_cents"])
@@ -268,15 +252,11 @@ def _decided(titles: pd.DataFrame, parcelas: pd.DataFrame
 
 def _detail(row) -> str:  # type: ignore[no-untyped-def]
     credited = "gross, tariffs debited apart" if row.gross else "net of tariffs"
-    return (f"cobrança retorno {row.file}: {row.titles} titles paid R$ {_reais(row.paid)}, "
-            f"credited R$ {_reais(row.paid if row.gross else row.net)} ({credited}); "
+    return (f"cobrança retorno {row.file}: {row.titles} titles paid {format_brl(row.paid)}, "
+            f"credited {format_brl(row.paid if row.gross else row.net)} ({credited}); "
             f"{row.found} matched to open parcelas, {row.named} of them by the payer's "
             f"CPF/CNPJ or name" + ("" if row.adds_up else "; figures do not add up")
             + ("" if row.says_cobranca else "; the statement does not call it a cobrança"))
-
-
-def _reais(cents: int) -> str:
-    return f"{int(cents) // 100:,}".replace(",", ".") + f",{int(cents) % 100:02d}"
 
 
 def _allocations(titles: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,14 @@ from recon.accounts import resolve_conta
 from recon.config import Config
 from recon.continuity import StatedBalance, balance_gaps, coverage_gaps, end_of_day_balance
 from recon.errors import InputError
-from recon.records import BankAccount, ContaFinanceira, Reject, RetornoFile, StatementFile
+from recon.records import (
+    BankAccount,
+    ContaFinanceira,
+    Reject,
+    RetornoFile,
+    RetornoTitle,
+    StatementFile,
+)
 from recon.sources.inbox import InboxResult
 from recon.store import Store
 
@@ -54,24 +61,23 @@ def load_retorno(store: Store, run_id: str, retorno: RetornoFile,
     as a statement's lines are (a retorno of an unknown account is refused whole: its
     titles would explain another account's credits)."""
     name = Path(retorno.path).name
-    accounts = {t: BankAccount(t.bank_code, t.agencia or None, t.conta or None)
-                for t in retorno.titles}
+    accounts = [_retorno_account(t) for t in retorno.titles]
     conta_ids = {account: resolve_conta(name, account, contas, config.accounts)
-                 for account in set(accounts.values())}
+                 for account in set(accounts)}
     new = store.insert_frame("retorno_titles", load.retorno_frame(
-        retorno.titles, [conta_ids[accounts[t]] for t in retorno.titles], run_id),
-        ignore_existing=True)
+        retorno.titles, [conta_ids[a] for a in accounts], run_id), ignore_existing=True)
     _record_retorno(store, run_id, retorno, "ok", lines_new=new)
+
+
+def _retorno_account(title: RetornoTitle) -> BankAccount:
+    return BankAccount(title.bank_code, title.agencia or None, title.conta or None)
 
 
 def _record_retorno(store: Store, run_id: str, retorno: RetornoFile, status: str, *,
                     reason: str | None = None, lines_new: int = 0) -> None:
-    accounts = sorted({f"{t.bank_code}/{t.agencia or '?'}/{t.conta or '?'}"
-                       for t in retorno.titles})
-    store.execute(
-        "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-        [run_id, Path(retorno.path).name, "cnab240-retorno", ", ".join(accounts),
-         len(retorno.titles), lines_new, 0, len(retorno.rejects), status, reason])
+    accounts = sorted({_retorno_account(t).label() for t in retorno.titles})
+    _file_row(store, run_id, retorno.path, "cnab240-retorno", ", ".join(accounts),
+              len(retorno.titles), lines_new, 0, len(retorno.rejects), status, reason)
 
 
 def contas_of(statement: StatementFile, contas: list[ContaFinanceira],
@@ -106,13 +112,20 @@ def _record_file(store: Store, run_id: str, path: str, statement: StatementFile 
                  status: str, *, reason: str | None = None, lines_new: int = 0) -> None:
     dropped = [d for d in statement.dropped if d.kind == "dropped"] if statement else []
     rejected = [d for d in statement.dropped if d.kind == "rejected"] if statement else []
+    _file_row(store, run_id, path, statement.format if statement else None,
+              ", ".join(a.label() for a in statement.accounts) if statement else None,
+              len(statement.lines) if statement else 0, lines_new, len(dropped),
+              len(rejected), status, reason)
+
+
+def _file_row(store: Store, run_id: str, path: str, file_format: str | None,
+              accounts: str | None, read: int, new: int, dropped: int, rejected: int,
+              status: str, reason: str | None) -> None:
+    """One `statement_files` row: what a file was, held and brought, and how it went."""
     store.execute(
         "INSERT INTO statement_files VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-        [run_id, Path(path).name, statement.format if statement else None,
-         ", ".join(a.label() for a in statement.accounts) if statement else None,
-         len(statement.lines) if statement else 0, lines_new, len(dropped), len(rejected),
-         status, reason],
-    )
+        [run_id, Path(path).name, file_format, accounts, read, new, dropped, rejected,
+         status, reason])
 
 
 def record_gaps(store: Store, run_id: str, window: tuple[date, date]) -> int:

@@ -69,10 +69,10 @@ RETORNO_COLUMNS = [
 
 def retorno_frame(titles: Sequence[RetornoTitle], conta_ids: Sequence[str], run_id: str
                   ) -> pd.DataFrame:
-    """Titles as `retorno_titles` rows, each with its conta financeira."""
-    rows = [(conta, t.nosso_numero, t.movement, t.occurred_on, t.file, t.source_line,
-             t.bank_code, t.seu_numero, t.due_on, t.face_cents, t.payer_document, t.payer_name,
-             t.fee_cents, t.interest_cents, t.discount_cents, t.rebate_cents, t.iof_cents,
-             t.paid_cents, t.net_cents, t.other_expenses_cents, t.other_credits_cents,
-             t.credited_on, run_id) for t, conta in zip(titles, conta_ids, strict=True)]
+    """Titles as `retorno_titles` rows, each with its conta financeira; the other columns
+    are the titles' own fields, by name."""
+    fields = [c for c in RETORNO_COLUMNS if c not in ("conta_financeira_id", "first_run_id")]
+    rows = [{"conta_financeira_id": conta, "first_run_id": run_id,
+             **{field: getattr(title, field) for field in fields}}
+            for title, conta in zip(titles, conta_ids, strict=True)]
     return pd.DataFrame(rows, columns=RETORNO_COLUMNS)
